@@ -1,0 +1,72 @@
+"""``triage daemon``: run until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError, TriageError
+
+log = logging.getLogger("triage.daemon")
+
+
+@click.command()
+@click.option("--source", type=click.Path(path_type=Path), help="Poll a local Maildir or folder instead of the IMAP mailbox.")
+@click.option("--poll", "poll_seconds", default=60.0, show_default=True, help="Seconds between polls when the server has no IDLE (and the IDLE wait).")
+@click.option("--metrics-port", type=int, help="Serve /healthz and Prometheus /metrics on this port (127.0.0.1).")
+@click.option("--auto-send", is_flag=True, help="Deliver approved forwards after each poll (delivery smtp or drafts).")
+@click.pass_context
+def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics_port: int | None, auto_send: bool) -> None:
+    """Watch the mailbox and triage every new reply until stopped.
+
+    Waits with IMAP IDLE where the server has it, polls otherwise, reconnects
+    with backoff after errors; SIGTERM or SIGINT finishes the message in hand
+    and exits 0.  Logs one JSON object per line on stderr.
+
+    Example: TRIAGE_IMAP_HOST=imap.example.com TRIAGE_IMAP_USER=sdr@example.com triage daemon --metrics-port 9108
+    """
+    from .cli import _build_composer, _build_decider
+    from .daemon import Daemon, LocalPoller, Metrics, StopFlag
+    from .delivery import recover_interrupted, send_approved, transport_for
+    from .imap import ImapSource
+    from .runner import Runner
+    from .store import Store
+
+    root = ctx.find_root().obj
+    settings = root["settings"]
+    try:
+        decider = _build_decider(settings, root.get("model_dir"))
+        composer = _build_composer(settings)
+        if source is None and not settings.imap.host:
+            raise ConfigError("no mailbox configured: set TRIAGE_IMAP_HOST, TRIAGE_IMAP_USER and TRIAGE_IMAP_PASSWORD (or [imap] in the config file), or give --source")
+        transport = transport_for(settings) if auto_send else None
+        stop = StopFlag()
+        stop.install()
+        metrics = Metrics()
+        if metrics_port:
+            metrics.serve(metrics_port)
+        with Store(settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days) as store:
+            recovered = recover_interrupted(store)
+            if recovered:
+                log.warning("forwards interrupted while sending went back to review", extra={"count": recovered})
+            runner = Runner(decider=decider, composer=composer, store=store)
+
+            def open_source() -> object:
+                if source is not None:
+                    return LocalPoller(source, max_bytes=settings.max_message_bytes)
+                return ImapSource.from_settings(settings.imap, store=store)
+
+            def after_poll() -> None:
+                metrics.queue_depth = len(store.outbox("pending")) + len(store.outbox("approved"))
+                if transport is not None:
+                    send_approved(store, transport)
+
+            log.info("daemon started", extra={"source": str(source) if source else f"{settings.imap.user}@{settings.imap.host}"})
+            Daemon(runner=runner, open_source=open_source, stop=stop, poll_seconds=poll_seconds, metrics=metrics, after_poll=after_poll).run()
+    except TriageError as exc:
+        click.echo(f"triage: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(0)

@@ -1,0 +1,116 @@
+"""Dates: ``--since`` values and the return date of an out-of-office reply.
+
+Return dates are read with dateparser in the reply's language, relative to
+the reply's Date header ("back on Monday"); a range such as "away 3–14
+March" gives its last day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+
+from .errors import ConfigError
+
+_STOPWORDS = {
+    "en": "the and you to of is for with this that are will be please thanks not have out office back until".split(),
+    "de": "und der die das ich sie nicht ist mit für bitte wir ihre ihnen bis im büro zurück vielen dank".split(),
+    "fr": "le la les et je vous est pas pour une des avec merci nous bureau jusqu'au retour suis absent".split(),
+    "es": "el la los las y que de en es por para con gracias usted estoy hasta oficina saludos no".split(),
+    "ru": "и в не на я что с по вы это вас к до спасибо меня будет уважением".split(),
+    "it": "il la di che non è per sono con grazie fino ufficio saluti".split(),
+    "nl": "de het een en ik niet van is voor met bedankt ben tot kantoor groet".split(),
+    "pt": "o a os de que não é para com obrigado estou até escritório".split(),
+    "sv": "och att jag inte är för med tack till kontoret hälsningar".split(),
+    "pl": "i w nie na jest się z do dziękuję pozdrawiam biura".split(),
+}
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_RANGE = re.compile(
+    r"\b(\d{1,2})\.?\s*(?:-|–|—|to|till|until|bis|au|al|a|по|tot|t/m|al|do|até|fino al|–)\s*(\d{1,2})(\.?\s*(?:de\s+)?[^\W\d_]{3,})",
+    re.I,
+)
+_RANGE_MONTH_FIRST = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|through|thru)\s*(\d{1,2})(?:st|nd|rd|th)?\b")
+_USEFUL = re.compile(r"\d|monday|tuesday|wednesday|thursday|friday|tomorrow|montag|dienstag|mittwoch|donnerstag|freitag|lundi|mardi|mercredi|jeudi|vendredi|lunes|martes|miércoles|jueves|viernes|понедельник|вторник|сред|четверг|пятниц", re.I)
+
+
+def guess_language(text: str) -> str:
+    """A cheap guess of the language of ``text`` from common words.
+
+    >>> guess_language("Ich bin bis Montag nicht im Büro"), guess_language("Меня не будет в офисе")
+    ('de', 'ru')
+    """
+    words = [w.lower() for w in _WORD.findall(text[:2000])]
+    if not words:
+        return "en"
+    if sum(1 for w in words if re.match("[а-яё]", w)) > len(words) / 3:
+        return "ru"
+    scores = {lang: sum(1 for w in words if w in set(stop)) for lang, stop in _STOPWORDS.items() if lang != "ru"}
+    best = max(scores, key=lambda k: scores[k])
+    return best if scores[best] > 0 else "en"
+
+
+def parse_since(value: str, *, today: dt.date | None = None) -> dt.date:
+    """The first day a ``--since`` value includes.
+
+    >>> parse_since("yesterday", today=dt.date(2026, 11, 27)), parse_since("3 days ago", today=dt.date(2026, 11, 27))
+    (datetime.date(2026, 11, 26), datetime.date(2026, 11, 24))
+    >>> parse_since("2026-11-01")
+    datetime.date(2026, 11, 1)
+    """
+    today = today or dt.date.today()
+    text = value.strip().lower()
+    if text == "today":
+        return today
+    if text == "yesterday":
+        return today - dt.timedelta(days=1)
+    m = re.fullmatch(r"(\d+)\s*(day|days|week|weeks)\s+ago", text)
+    if m:
+        n = int(m.group(1)) * (7 if m.group(2).startswith("week") else 1)
+        return today - dt.timedelta(days=n)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    import dateparser
+
+    base = dt.datetime.combine(today, dt.time(12))
+    parsed = dateparser.parse(value, settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"})
+    if parsed is None:
+        raise ConfigError(f"--since {value!r} is not a date: use 'yesterday', 'today', 'N days ago' or YYYY-MM-DD")
+    return parsed.date()
+
+
+def return_date(text: str, sent: dt.datetime | None, *, language: str | None = None, region: str = "US") -> dt.date | None:
+    """The day an absent person is back (or their last day away), if the text says.
+
+    >>> return_date("I am away 3-14 March, back after that.", dt.datetime(2026, 3, 2))
+    datetime.date(2026, 3, 14)
+    """
+    from dateparser.search import search_dates
+
+    if not text.strip():
+        return None
+    base = (sent or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
+    text = _RANGE.sub(lambda m: f"{m.group(2)}{m.group(3)}", text[:1500])
+    text = _RANGE_MONTH_FIRST.sub(lambda m: f"{m.group(1)} {m.group(3)}", text)
+    lang = language or guess_language(text)
+    settings = {
+        "RELATIVE_BASE": base,
+        "PREFER_DATES_FROM": "future",
+        "RETURN_AS_TIMEZONE_AWARE": False,
+        "DATE_ORDER": "MDY" if region in ("US", "CA", "PH") and lang == "en" else "DMY",
+        "REQUIRE_PARTS": [],
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            found = search_dates(text, languages=[lang] if lang != "en" else ["en"], settings=settings) or []
+        except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
+            found = []
+    earliest = base.date() - dt.timedelta(days=1)
+    latest = base.date() + dt.timedelta(days=370)
+    candidates = [
+        d.date() for s, d in found if _USEFUL.search(s) and len(s.strip()) > 2 and earliest <= d.date() <= latest and not re.fullmatch(r"\s*\d{1,2}\s*", s)
+    ]
+    return max(candidates) if candidates else None

@@ -1,0 +1,171 @@
+"""Training and evaluation over labelled replies: the reports ``triage train`` and ``triage eval`` print.
+
+Besides plain stratified cross-validation, every report carries grouped
+estimates (leave one language out, leave one writer out): the model will be
+judged on mail from writers and languages it never saw, and those numbers are
+the honest ones.  Extraction is scored per field (name, email, phone, return
+date) by exact match against the expected values beside each fixture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import classifier as clf
+from .corpus import Example
+from .decide import Decider
+from .records import LABELS
+
+
+@dataclass
+class FieldScore:
+    hits: int = 0
+    total: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.total if self.total else 0.0
+
+
+@dataclass
+class Evaluation:
+    """Everything ``triage eval`` reports."""
+
+    reports: list[clf.Report]
+    fields: dict[str, FieldScore]
+    bounce: FieldScore
+    n: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "reports": [r.as_dict() for r in self.reports],
+            "extraction": {k: {"rate": round(v.rate, 4), "hits": v.hits, "total": v.total} for k, v in self.fields.items()},
+            "bounce_detection": {"rate": round(self.bounce.rate, 4), "hits": self.bounce.hits, "total": self.bounce.total},
+        }
+
+
+def model_examples(examples: Sequence[Example]) -> list[Example]:
+    """The examples the classifier learns from: bounces come from the parser, not the model."""
+    return [e for e in examples if e.label in LABELS]
+
+
+def fit(examples: Sequence[Example]) -> clf.Classifier:
+    usable = model_examples(examples)
+    docs = [clf.document(e.reply) for e in usable]
+    labels = [e.label for e in usable]
+    model = clf.train(docs, labels)
+    return clf.Classifier(model=model, metadata={"data_hash": clf.data_hash(docs, labels), "n": len(docs)})
+
+
+def classifier_reports(
+    examples: Sequence[Example],
+    *,
+    grouped: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list[clf.Report]:
+    usable = model_examples(examples)
+    docs = [clf.document(e.reply) for e in usable]
+    labels = [e.label for e in usable]
+    reports = [clf.cross_validate(docs, labels, progress=progress)]
+    if grouped:
+        languages = [e.language for e in usable]
+        if len(set(languages)) > 1:
+            reports.append(clf.grouped_validate(docs, labels, languages, kind="leave one language out", progress=progress))
+        writers = [e.writer for e in usable]
+        if len(set(writers)) > 1:
+            reports.append(clf.grouped_validate(docs, labels, writers, kind="leave one writer out", progress=progress))
+    return reports
+
+
+def grouped_steps(examples: Sequence[Example], folds: int = 5) -> int:
+    usable = model_examples(examples)
+    return folds + len({e.language for e in usable}) + len({e.writer for e in usable})
+
+
+def _norm(value: Any) -> str:
+    return " ".join(str(value).split()).casefold() if value else ""
+
+
+def score_extraction(examples: Sequence[Example], decider: Decider) -> tuple[dict[str, FieldScore], FieldScore]:
+    """Exact-match rates of the contact fields and the return date, given the true label.
+
+    Extraction is scored on its own: each reply is decided, and the fields
+    are compared where the fixture expects them.
+    """
+    fields = {"name": FieldScore(), "email": FieldScore(), "phone": FieldScore(), "return_date": FieldScore()}
+    bounce = FieldScore()
+    decisions = decider.decide_many([e.reply for e in examples])
+    for example, decision in zip(examples, decisions):
+        exp = example.expected
+        where = Path(example.reply.source).name
+        if example.label == "bounce":
+            bounce.total += 1
+            bounce.hits += decision.label == "bounce"
+            if decision.label != "bounce":
+                bounce.misses.append(where)
+            continue
+        contact = exp.get("contact") or {}
+        got = decision.contact
+        if example.label == "referral" and decision.label == "referral" or example.label == "out_of_office" and contact:
+            for key in ("name", "email", "phone"):
+                want = contact.get(key)
+                if not want:
+                    continue
+                have = getattr(got, key) if got else None
+                score = fields[key]
+                score.total += 1
+                if _norm(want) == _norm(have):
+                    score.hits += 1
+                else:
+                    score.misses.append(f"{where}: want {want!r}, got {have!r}")
+        if example.label == "out_of_office" and exp.get("return_date"):
+            score = fields["return_date"]
+            score.total += 1
+            want_date = dt.date.fromisoformat(exp["return_date"])
+            if decision.return_date == want_date:
+                score.hits += 1
+            else:
+                score.misses.append(f"{where}: want {want_date}, got {decision.return_date}")
+    return fields, bounce
+
+
+def evaluate(
+    examples: Sequence[Example],
+    decider: Decider | None,
+    *,
+    grouped: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    start = time.perf_counter()
+    reports = classifier_reports(examples, grouped=grouped, progress=progress)
+    if decider is None:
+        decider = Decider(model=fit(examples))
+    fields, bounce = score_extraction(examples, decider)
+    return Evaluation(reports=reports, fields=fields, bounce=bounce, n=len(examples), seconds=time.perf_counter() - start)
+
+
+def markdown(evaluation: Evaluation) -> str:
+    """The report as Markdown, for ``--report-dir``."""
+    lines = [f"# triage evaluation ({evaluation.n} replies)", ""]
+    for report in evaluation.reports:
+        lines += [f"## {report.kind}", "", f"macro-F1 **{report.macro_f1:.3f}**, accuracy {report.accuracy:.3f}, n={report.n}", ""]
+        lines += ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label, s in report.per_class.items():
+            lines.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |")
+        lines += ["", "confusion (rows true, columns predicted): " + ", ".join(report.labels), ""]
+        for label, row in zip(report.labels, report.confusion):
+            lines.append(f"    {label:>15} {' '.join(f'{v:4d}' for v in row)}")
+        lines.append("")
+    lines += ["## extraction (exact match)", "", "| field | rate | hits/total |", "|---|---|---|"]
+    for key, score in evaluation.fields.items():
+        lines.append(f"| {key} | {score.rate:.3f} | {score.hits}/{score.total} |")
+    lines.append(f"| bounce detected | {evaluation.bounce.rate:.3f} | {evaluation.bounce.hits}/{evaluation.bounce.total} |")
+    return "\n".join(lines) + "\n"

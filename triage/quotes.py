@@ -1,0 +1,167 @@
+"""Split a reply's text into what the replier wrote, the signature, and the quoted thread.
+
+The rules cover the attribution lines and header blocks of the common clients
+in several languages (Gmail "On ... wrote:" and its localised forms including
+the Russian date form, Outlook "From:/Sent:" blocks, "-----Original
+Message-----", Apple Mail, Thunderbird, Yandex and Mail.ru), ``>`` quoting
+with bottom-posting and inline replies, and signatures.
+
+A line that carries an address or a phone is never taken for a signature
+delimiter: a bulleted "- Ken Ito, ken.ito@acme.com" is content.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# An attribution line ends with one of these (the line may be wrapped in two).
+_ATTRIBUTION_END = re.compile(
+    r"(wrote|writes|schrieb|schreef|a écrit|a ecrit|escribió|escribio|escreveu|scrisse|ha scritto|skrev|kirjoitti|napisał\(a\)|napisał|napisala|"
+    r"написал\(а\)|написала|написал|пишет|пише|wrote on|yazdı)\s*:?\s*$",
+    re.I,
+)
+_ATTRIBUTION_START = re.compile(
+    r"^\s*(on|am|le|el|em|il|op|den|dnia|w dniu|\d|[a-zа-яё]{2,3}[.,]|понедельник|вторник|среда|четверг|пятница|суббота|воскресенье|"
+    r"lunes|martes|miércoles|jueves|viernes|sábado|domingo|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
+    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|[\"'«]?[A-ZА-ЯЁ])",
+    re.I,
+)
+# Gmail's Russian form ends in the address: "вт, 4 мар. 2025 г. в 09:12, Имя <addr>:"
+_RU_GMAIL = re.compile(r"\d{4}\s*г\.?.*<[^<>@\s]+@[^<>\s]+>\s*:\s*$")
+# Yandex: "04.03.2026, 09:12, "Имя" <addr>:" ; Mail.ru: "..., 9:12 +03:00 от Имя <addr>:"
+_DATED_ADDR = re.compile(r"^\s*\S*\d{1,2}[./]\d{1,2}[./]\d{2,4}.*<[^<>@\s]+@[^<>\s]+>\s*:\s*$|\sот\s.*<[^<>@\s]+@[^<>\s]+>\s*:\s*$")
+_SEPARATOR = re.compile(
+    r"^\s*[-_=*]{2,}\s*("
+    r"original message|original-nachricht|ursprüngliche nachricht|message d'origine|message original|mensaje original|"
+    r"исходное сообщение|пересылаемое сообщение|messaggio originale|oorspronkelijk bericht|ursprungligt meddelande|"
+    r"wiadomość oryginalna|mensagem original|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|"
+    r"reply message|reply above this line"
+    r")\s*[-_=*]{0,}\s*$",
+    re.I,
+)
+_HEADER_FROM = re.compile(r"^\s*\*?\s*(from|von|de|от|da|van|från|od|fra|lähettäjä|de la)\s*\*?\s*:\s*\*?\s*\S", re.I)
+_HEADER_NEXT = re.compile(
+    r"^\s*\*?\s*(sent|date|gesendet|datum|envoyé|envoye|date d'envoi|enviado|enviado el|fecha|отправлено|дата|inviato|data|verzonden|skickat|"
+    r"wysłano|wysłane|enviada|to|an|à|a|para|кому|aan|till|do|subject|betreff|objet|asunto|тема|oggetto|onderwerp|ämne|temat|assunto|cc)\s*\*?\s*:",
+    re.I,
+)
+_QUOTED = re.compile(r"^\s*>")
+
+_DASHES = re.compile(r"^\s*(--|—|__+|-{3,})\s*$")
+_MOBILE = re.compile(
+    r"^\s*(sent from my|sent from|get outlook for|envoyé de mon|envoyé depuis|von meinem|gesendet von|enviado desde|enviado do|"
+    r"inviato da|verzonden vanaf|skickat från|wysłane z|отправлено с|отправлено из|sent with|sent via)\b",
+    re.I,
+)
+_VALEDICTION = re.compile(
+    r"^\s*(best|best regards|kind regards|warm regards|regards|many thanks|thanks|thank you|thx|cheers|all the best|sincerely|"
+    r"yours|cordially|br|rgds|tschüss|mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|beste grüße|viele grüße|"
+    r"liebe grüße|lg|vg|mfg|gruß|grüße|herzliche grüße|cordialement|bien cordialement|bien à vous|salutations|merci|bonne journée|"
+    r"saludos|un saludo|saludos cordiales|atentamente|gracias|un abrazo|с уважением|спасибо|всего доброго|всего хорошего|"
+    r"distinti saluti|cordiali saluti|met vriendelijke groet|groeten|med vänliga hälsningar|hälsningar|pozdrawiam|z poważaniem|"
+    r"atenciosamente|abraços|obrigado|obrigada)\s*[,.!]*\s*$",
+    re.I,
+)
+_CARRIES_CONTACT = re.compile(r"@|\+?\d[\d\s().-]{6,}\d")
+
+
+@dataclass(frozen=True)
+class Split:
+    """The three parts of a reply's text."""
+
+    new_text: str
+    signature: str
+    quoted: str
+
+
+def _is_attribution(lines: list[str], i: int) -> int:
+    """Return how many lines the attribution at ``i`` spans (0 if none)."""
+    line = lines[i].strip()
+    if not line or len(line) > 300:
+        return 0
+    if _SEPARATOR.match(line):
+        return 1
+    if _RU_GMAIL.search(line) or _DATED_ADDR.search(line):
+        return 1
+    if _ATTRIBUTION_END.search(line) and _ATTRIBUTION_START.match(line) and len(line) > 8:
+        return 1
+    # Gmail and others wrap long attributions: "On Tue, ... Sam Carter <\nsam@x.io> wrote:"
+    if i + 1 < len(lines):
+        joined = line + " " + lines[i + 1].strip()
+        if len(joined) < 300 and _ATTRIBUTION_START.match(line) and (
+            _ATTRIBUTION_END.search(joined) or _RU_GMAIL.search(joined) or _DATED_ADDR.search(joined)
+        ) and not _QUOTED.match(lines[i + 1]):
+            return 2
+    if _HEADER_FROM.match(line):
+        following = [ln for ln in lines[i + 1 : i + 6] if ln.strip()]
+        if sum(1 for ln in following[:4] if _HEADER_NEXT.match(ln)) >= 1:
+            return 1
+    return 0
+
+
+def _find_signature(lines: list[str]) -> int | None:
+    """Index where the signature starts in ``lines`` (the new text), if any."""
+    first_content = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first_content is None:
+        return None
+    for i, line in enumerate(lines):
+        if i > first_content and _DASHES.match(line):
+            return i
+        if _MOBILE.match(line) and len(line) < 80:
+            return i
+    # the last valediction after some content starts the signature
+    for i in range(len(lines) - 1, first_content, -1):
+        line = lines[i]
+        if _VALEDICTION.match(line) and not _CARRIES_CONTACT.search(line):
+            return i
+    return None
+
+
+def split_reply(text: str) -> Split:
+    """Split ``text`` into new text, signature and quoted thread.
+
+    >>> s = split_reply("Talk to Jane.\\n\\nBest,\\nBob\\n\\nOn Tue, Mar 4, 2025 at 9:12 AM Sam <s@x.io> wrote:\\n> Hi")
+    >>> s.new_text, s.signature.splitlines()[0], s.quoted.splitlines()[0]
+    ('Talk to Jane.', 'Best,', 'On Tue, Mar 4, 2025 at 9:12 AM Sam <s@x.io> wrote:')
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    start = None
+    span = 0
+    for i in range(len(lines)):
+        span = _is_attribution(lines, i)
+        if span:
+            start = i
+            break
+        if _QUOTED.match(lines[i]):
+            break
+    first_quote = next((i for i, ln in enumerate(lines) if _QUOTED.match(ln)), None)
+    before_has_text = start is not None and any(ln.strip() for ln in lines[:start])
+
+    if start is not None and before_has_text:
+        own, quoted = lines[:start], lines[start:]
+    elif first_quote is not None:
+        # bottom-posting or inline replies: what is not quoted is new
+        skip = set(range(start, start + span)) if start is not None else set()
+        own = [ln for i, ln in enumerate(lines) if i not in skip and not _QUOTED.match(ln)]
+        quoted = [ln for i, ln in enumerate(lines) if i in skip or _QUOTED.match(ln)]
+        # a header block (Outlook) after the quote ends everything that follows
+        for j in range(len(own)):
+            if _is_attribution(own, j):
+                quoted = own[j:] + quoted
+                own = own[:j]
+                break
+    elif start is not None:
+        own, quoted = [], lines[start:]
+    else:
+        own, quoted = lines, []
+
+    sig_at = _find_signature(own)
+    signature: list[str] = []
+    if sig_at is not None:
+        own, signature = own[:sig_at], own[sig_at:]
+    return Split(
+        new_text="\n".join(own).strip(),
+        signature="\n".join(signature).strip(),
+        quoted="\n".join(quoted).strip(),
+    )
