@@ -8,6 +8,8 @@ replier writes can add or change a header of the outgoing mail.
 
 from __future__ import annotations
 
+import email.errors
+import email.header
 import email.utils
 import re
 import string
@@ -33,13 +35,36 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 _PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|tr|rv|sv|vs|odp|antw|ответ|отв)\s*:\s*)+", re.I)
 
 
+def _decode_words(value: str) -> str:
+    try:
+        parts = email.header.decode_header(value)
+    except (email.errors.HeaderParseError, ValueError, LookupError):
+        return value
+    if not any(charset for _, charset in parts):
+        return value
+    return "".join(v.decode(c or "utf-8", "replace") if isinstance(v, bytes) else v for v, c in parts)
+
+
 def clean_header_text(value: str, *, limit: int = 120) -> str:
     """Text safe for a header: no line breaks or control characters, bounded length.
 
+    RFC 2047 encoded words are decoded first and any that remain are broken
+    up: the standard library decodes an encoded word in a display name when
+    it writes the header, so ``=?utf-8?q?Jane=0D=0ABcc...?=`` would otherwise
+    come out as a second header line.
+
     >>> clean_header_text("Jane\\r\\nBcc: evil@x.com")
     'Jane Bcc: evil@x.com'
+    >>> clean_header_text("=?utf-8?q?Jane=0D=0ABcc=3A_x=40evil.example?=")
+    'Jane Bcc: x@evil.example'
     """
-    return " ".join(_CONTROL.sub(" ", value).split())[:limit]
+    for _ in range(3):
+        decoded = _decode_words(value)
+        if decoded == value:
+            break
+        value = decoded
+    value = _CONTROL.sub(" ", value).replace("=?", "= ?").replace("?=", "? =")
+    return " ".join(value.split())[:limit]
 
 
 def _safe_address(display: str, addr: str) -> Address | None:

@@ -92,7 +92,7 @@ def html_to_text(html: str) -> str:
     """Render ``html`` as plain text, marking where the quoted thread starts.
 
     >>> html_to_text("<p>Talk to <b>Jane</b></p><blockquote>old</blockquote>")
-    'Talk to Jane\\n> old'
+    'Talk to Jane\\n\\n> old'
     """
     conv = _Converter()
     try:

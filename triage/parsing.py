@@ -256,7 +256,7 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     if date is not None and date.tzinfo is None:
         date = date.replace(tzinfo=dt.timezone.utc)
 
-    split = split_reply(body)
+    split = split_reply(body, sender_name=from_pairs[0][0] if from_pairs else "")
     signals: AutoSignals = autoreply.detect(headers, subject, from_addr, body, report_parts=out["report"])
     if signals.bounce and not signals.bounce_recipient:
         signals = _with_flufl_recipient(msg, signals, {a for _, a in _addresses(_header(msg, "to"))})

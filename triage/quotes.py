@@ -18,7 +18,7 @@ from dataclasses import dataclass
 # An attribution line ends with one of these (the line may be wrapped in two).
 _ATTRIBUTION_END = re.compile(
     r"(wrote|writes|schrieb|schreef|a écrit|a ecrit|escribió|escribio|escreveu|scrisse|ha scritto|skrev|kirjoitti|napisał\(a\)|napisał|napisala|"
-    r"написал\(а\)|написала|написал|пишет|пише|wrote on|yazdı)\s*:?\s*$",
+    r"написал\(а\)|написала|написал|писал\(а\)|писала|писал|писали|пишет|пише|wrote on|yazdı)\s*:?\s*$",
     re.I,
 )
 _ATTRIBUTION_START = re.compile(
@@ -46,7 +46,11 @@ _HEADER_NEXT = re.compile(
     r"wysłano|wysłane|enviada|to|an|à|a|para|кому|aan|till|do|subject|betreff|objet|asunto|тема|oggetto|onderwerp|ämne|temat|assunto|cc)\s*\*?\s*:",
     re.I,
 )
-_QUOTED = re.compile(r"^\s*>")
+_QUOTED = re.compile(r"^\s*[\w.]{0,4}>")
+# The Bat!: "Дмитрий Орлов писал(а) 21.09.2026 10:15:" / "You wrote 21.09.2026:"
+# German and Italian Gmail put the writer after the verb: "... um 09:12 Uhr schrieb Lena Vogel <l@k.de>:"
+_VERB_THEN_WRITER = re.compile(r"\b(schrieb|ha scritto|scrisse|skrev|schreef|escreveu|wrote)\s+[^<>]{1,80}(<[^<>@\s]+@[^<>\s]+>)?\s*:\s*$", re.I)
+_WROTE_DATED = re.compile(r"(писал\(а\)|писали|wrote|schrieb|a écrit)\s+(on\s+)?\d{1,2}[./]\d{1,2}[./]\d{2,4}.*:\s*$", re.I)
 
 _DASHES = re.compile(r"^\s*(--|—|__+|-{3,})\s*$")
 _MOBILE = re.compile(
@@ -82,7 +86,9 @@ def _is_attribution(lines: list[str], i: int) -> int:
         return 0
     if _SEPARATOR.match(line):
         return 1
-    if _RU_GMAIL.search(line) or _DATED_ADDR.search(line):
+    if _RU_GMAIL.search(line) or _DATED_ADDR.search(line) or _WROTE_DATED.search(line):
+        return 1
+    if _VERB_THEN_WRITER.search(line) and _ATTRIBUTION_START.match(line) and re.search(r"\d", line):
         return 1
     if _ATTRIBUTION_END.search(line) and _ATTRIBUTION_START.match(line) and len(line) > 8:
         return 1
@@ -91,6 +97,7 @@ def _is_attribution(lines: list[str], i: int) -> int:
         joined = line + " " + lines[i + 1].strip()
         if len(joined) < 300 and _ATTRIBUTION_START.match(line) and (
             _ATTRIBUTION_END.search(joined) or _RU_GMAIL.search(joined) or _DATED_ADDR.search(joined)
+            or (_VERB_THEN_WRITER.search(joined) and re.search(r"\d", joined))
         ) and not _QUOTED.match(lines[i + 1]):
             return 2
     if _HEADER_FROM.match(line):
@@ -100,7 +107,20 @@ def _is_attribution(lines: list[str], i: int) -> int:
     return 0
 
 
-def _find_signature(lines: list[str]) -> int | None:
+def _name_words(name: str) -> set[str]:
+    return {w.casefold() for w in re.findall(r"[^\W\d_]{2,}", name)}
+
+
+def _is_sender_line(line: str, sender: set[str]) -> bool:
+    """A short line that is the sender's name: "Bob", "Bob Smith", "Smith Bob, CFO", "-- Bob"."""
+    words = re.findall(r"[^\W\d_]{2,}", line.split("|")[0].split(",")[0])
+    if not words or len(words) > 4 or len(line.strip()) > 60:
+        return False
+    folded = {w.casefold() for w in words}
+    return bool(folded & sender) and len(folded - sender) <= 1 and not _CARRIES_CONTACT.search(line.split("|")[0])
+
+
+def _find_signature(lines: list[str], sender_name: str = "") -> int | None:
     """Index where the signature starts in ``lines`` (the new text), if any."""
     first_content = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first_content is None:
@@ -115,10 +135,34 @@ def _find_signature(lines: list[str]) -> int | None:
         line = lines[i]
         if _VALEDICTION.match(line) and not _CARRIES_CONTACT.search(line):
             return i
+    # else the sender's own name on a line of its own, after some content
+    sender = _name_words(sender_name)
+    if sender:
+        for i in range(first_content + 1, len(lines)):
+            if _is_sender_line(lines[i], sender) and not lines[i - 1].strip().endswith((",", ":")) or (
+                _is_sender_line(lines[i], sender) and i == len(lines) - 1
+            ):
+                return i
     return None
 
 
-def split_reply(text: str) -> Split:
+def _inline(quoted: list[str]) -> bool:
+    """Inline answers: the replier's lines between ``>`` lines after the attribution."""
+    seen_quote = False
+    own_after_quote = 0
+    for line in quoted[1:]:
+        if _QUOTED.match(line):
+            if own_after_quote and seen_quote:
+                return True
+            seen_quote = True
+        elif line.strip() and seen_quote:
+            if _HEADER_FROM.match(line) or _is_attribution([line], 0):
+                return False
+            own_after_quote += 1
+    return False
+
+
+def split_reply(text: str, *, sender_name: str = "") -> Split:
     """Split ``text`` into new text, signature and quoted thread.
 
     >>> s = split_reply("Talk to Jane.\\n\\nBest,\\nBob\\n\\nOn Tue, Mar 4, 2025 at 9:12 AM Sam <s@x.io> wrote:\\n> Hi")
@@ -138,9 +182,9 @@ def split_reply(text: str) -> Split:
     first_quote = next((i for i, ln in enumerate(lines) if _QUOTED.match(ln)), None)
     before_has_text = start is not None and any(ln.strip() for ln in lines[:start])
 
-    if start is not None and before_has_text:
+    if start is not None and before_has_text and not _inline(lines[start:]):
         own, quoted = lines[:start], lines[start:]
-    elif first_quote is not None:
+    elif first_quote is not None and (start is None or start <= first_quote):
         # bottom-posting or inline replies: what is not quoted is new
         skip = set(range(start, start + span)) if start is not None else set()
         own = [ln for i, ln in enumerate(lines) if i not in skip and not _QUOTED.match(ln)]
@@ -156,7 +200,7 @@ def split_reply(text: str) -> Split:
     else:
         own, quoted = lines, []
 
-    sig_at = _find_signature(own)
+    sig_at = _find_signature(own, sender_name)
     signature: list[str] = []
     if sig_at is not None:
         own, signature = own[:sig_at], own[sig_at:]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from .errors import SourceError
+from .errors import ConfigError
 from .records import RawMessage
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
@@ -103,7 +103,7 @@ def open_local(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
     <triage.sources.EmlFiles object at ...>
     """
     if not path.exists():
-        raise SourceError(f"{path} does not exist: give a Maildir, an mbox file, an .eml file or a folder of .eml files")
+        raise ConfigError(f"{path} does not exist: give a Maildir, an mbox file, an .eml file or a folder of .eml files")
     if path.is_dir():
         if (path / "cur").is_dir() and (path / "new").is_dir():
             return MaildirSource(path, max_bytes=max_bytes)
