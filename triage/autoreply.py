@@ -25,7 +25,7 @@ _ABSENCE_SUBJECT = re.compile(
 )
 _LEFT_TEXT = re.compile(
     r"(no longer (with|at|work|employed)|(have|has) left (the company|\w+)|left the (company|organi[sz]ation)|"
-    r"nicht mehr (im unternehmen|bei|für)|(das unternehmen|die firma) verlassen|ne fait plus partie|a quitté|ai quitté|ne travaille plus|"
+    r"nicht mehr (im unternehmen|bei|für)|(unternehmen|firma)\b.{0,40}verlassen|ne fait plus partie|a quitté|ai quitté|ne travaille plus|"
     r"ya no (trabaja|forma parte|estoy|trabajo)|dejé la empresa|больше не работа|покинул[аи]? компанию|уволил|"
     r"non lavora più|niet meer werkzaam|arbetar inte längre|nie pracuj)",
     re.I,

@@ -36,6 +36,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from .cues import cue_tokens
 from .errors import ModelError
 from .records import LABELS, Reply
 
@@ -64,6 +65,7 @@ def document(reply: Reply) -> str:
         tokens.append("hdrcc")
     if not reply.quoted:
         tokens.append("hdrnoquote")
+    tokens += cue_tokens(f"{subject}\n{text[:4000]}", sender_addr=reply.from_addr)
     return f"{subject}\n{text[:4000]}\n{' '.join(tokens)}"
 
 
