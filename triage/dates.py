@@ -110,7 +110,14 @@ def return_date(text: str, sent: dt.datetime | None, *, language: str | None = N
             found = []
     earliest = base.date() - dt.timedelta(days=1)
     latest = base.date() + dt.timedelta(days=370)
-    candidates = [
-        d.date() for s, d in found if _USEFUL.search(s) and len(s.strip()) > 2 and earliest <= d.date() <= latest and not re.fullmatch(r"\s*\d{1,2}\s*", s)
-    ]
+    candidates = []
+    for said, when in found:
+        if not _USEFUL.search(said) or len(said.strip()) <= 2 or re.fullmatch(r"\s*\d{1,2}\s*", said):
+            continue
+        day = when.date()
+        if day > base.date() + dt.timedelta(days=200) and not re.search(r"\d{4}", said):
+            # "on leave from 6 July" written after 6 July: dateparser's "future" moved it a year on
+            day = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else day
+        if earliest <= day <= latest:
+            candidates.append(day)
     return max(candidates) if candidates else None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import fixture_bytes
-from triage.extract import extract_contact, find_emails, find_phones, guess_address, russian_nominative
+from triage.extract import extract_contact, find_emails, find_phones, guess_address
+from triage.names import russian_nominative
 from triage.parsing import parse
 from triage.records import RawMessage
 
