@@ -35,10 +35,15 @@ _BOUNCE_SUBJECT = re.compile(
     r"(undeliverable|undelivered mail|delivery status notification|delivery (has )?failed|mail delivery failed|failure notice|"
     r"returned mail|returned to sender|delivery failure|message not delivered|could not be delivered|"
     r"unzustellbar|non remis|non distribuable|no se puede entregar|no entregado|недоставлен|не доставлено|"
-    r"mail system error|nondeliverable|delivery problem|delayed mail|warning: could not send)",
+    r"mail system error|nondeliverable|delivery problem|delayed mail|warning: could not send|message rejected|rejected message|"
+    r"non remis|impossible de remettre|no se pudo entregar|unzustellbar|zustellung fehlgeschlagen|не удалось доставить)",
     re.I,
 )
-_DAEMON_FROM = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|mail\.?delivery\.?subsystem|noreply-dmarc|bounce)s?@", re.I)
+_DAEMON_FROM = re.compile(
+    r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|mail\.?delivery\.?subsystem|bounces?|microsoftexchange[0-9a-f]{32}|"
+    r"mdaemon|mailer|mail-?delivery)@",
+    re.I,
+)
 _STATUS = re.compile(r"^\s*status\s*:\s*([245])\.(\d{1,3})\.(\d{1,3})", re.I | re.M)
 _FINAL_RCPT = re.compile(r"^\s*(?:final|original)-recipient\s*:\s*(?:rfc822\s*;)?\s*<?([^\s<>;]+@[^\s<>;]+?)>?\s*$", re.I | re.M)
 _ADDR_IN_TEXT = re.compile(r"<?([A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?")

@@ -64,6 +64,8 @@ class SmtpSettings:
 class Settings:
     db: str = ""
     model: str = ""
+    #: a spaCy pipeline for names: a directory, or an installed pipeline such as en_core_web_sm
+    ner_model: str = ""
     threshold: float = 0.6
     default_region: str = "US"
     sender: str = ""

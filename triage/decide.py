@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import classifier as clf
 from .dates import guess_language, return_date
 from .extract import extract_contact, region_for
+from .names import Candidate
 from .records import Contact, Decision, Reply
 
 DEFAULT_THRESHOLD = 0.6
@@ -30,6 +32,7 @@ class Decider:
     threshold: float = DEFAULT_THRESHOLD
     ours: tuple[str, ...] = ()
     default_region: str = "US"
+    recogniser: Any = None
 
     def decide(self, reply: Reply) -> Decision:
         return self.decide_many([reply])[0]
@@ -38,6 +41,12 @@ class Decider:
         to_model = [r for r in replies if not r.signals.bounce]
         probs = iter(self.model.predict_proba([clf.document(r) for r in to_model])) if to_model else iter(())
         return [self._one(r, None if r.signals.bounce else next(probs)) for r in replies]
+
+    def _recognised(self, reply: Reply) -> list[Candidate]:
+        if self.recogniser is None or not reply.new_text:
+            return []
+        (spans,) = self.recogniser.spans([reply.new_text])
+        return [Candidate(s.text, s.start, "nom", 0) for s in spans]
 
     def _one(self, reply: Reply, probabilities: dict[str, float] | None) -> Decision:
         signals = reply.signals
@@ -62,7 +71,7 @@ class Decider:
         contact: Contact | None = None
         back = None
         if label == "referral" or label == "out_of_office":
-            contact = extract_contact(reply, ours=self.ours, default_region=self.default_region)
+            contact = extract_contact(reply, ours=self.ours, default_region=self.default_region, recognised=self._recognised(reply))
             if contact:
                 reasons.append("contact from " + ", ".join(f"{k}: {v!r}" for k, v in contact.spans.items()))
         if label == "out_of_office":

@@ -42,6 +42,8 @@ class Evaluation:
     bounce: FieldScore
     n: int
     seconds: float
+    #: extraction rates per group: {"language": {"de": {"name": FieldScore, ...}}, "writer": {...}}
+    groups: dict[str, dict[str, dict[str, FieldScore]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +96,11 @@ def _norm(value: Any) -> str:
     return " ".join(str(value).split()).casefold() if value else ""
 
 
-def score_extraction(examples: Sequence[Example], decider: Decider) -> tuple[dict[str, FieldScore], FieldScore]:
+def score_extraction(
+    examples: Sequence[Example],
+    decider: Decider,
+    groups: dict[str, dict[str, dict[str, FieldScore]]] | None = None,
+) -> tuple[dict[str, FieldScore], FieldScore]:
     """Exact-match rates of the contact fields and the return date, given the true label.
 
     Extraction is scored on its own: each reply is decided, and the fields
@@ -120,21 +126,30 @@ def score_extraction(examples: Sequence[Example], decider: Decider) -> tuple[dic
                 if not want:
                     continue
                 have = getattr(got, key) if got else None
-                score = fields[key]
-                score.total += 1
-                if _norm(want) == _norm(have):
-                    score.hits += 1
-                else:
-                    score.misses.append(f"{where}: want {want!r}, got {have!r}")
+                hit = _norm(want) == _norm(have)
+                for score in [fields[key]] + _group_scores(groups, example, key):
+                    score.total += 1
+                    score.hits += hit
+                if not hit:
+                    fields[key].misses.append(f"{where}: want {want!r}, got {have!r}")
         if example.label == "out_of_office" and exp.get("return_date"):
-            score = fields["return_date"]
-            score.total += 1
             want_date = dt.date.fromisoformat(exp["return_date"])
-            if decision.return_date == want_date:
-                score.hits += 1
-            else:
-                score.misses.append(f"{where}: want {want_date}, got {decision.return_date}")
+            hit = decision.return_date == want_date
+            for score in [fields["return_date"]] + _group_scores(groups, example, "return_date"):
+                score.total += 1
+                score.hits += hit
+            if not hit:
+                fields["return_date"].misses.append(f"{where}: want {want_date}, got {decision.return_date}")
     return fields, bounce
+
+
+def _group_scores(groups: dict[str, dict[str, dict[str, FieldScore]]] | None, example: Example, key: str) -> list[FieldScore]:
+    if groups is None:
+        return []
+    out = []
+    for kind, value in (("language", example.language), ("writer", example.writer)):
+        out.append(groups.setdefault(kind, {}).setdefault(value, {}).setdefault(key, FieldScore()))
+    return out
 
 
 def evaluate(
@@ -148,8 +163,9 @@ def evaluate(
     reports = classifier_reports(examples, grouped=grouped, progress=progress)
     if decider is None:
         decider = Decider(model=fit(examples))
-    fields, bounce = score_extraction(examples, decider)
-    return Evaluation(reports=reports, fields=fields, bounce=bounce, n=len(examples), seconds=time.perf_counter() - start)
+    groups: dict[str, dict[str, dict[str, FieldScore]]] = {}
+    fields, bounce = score_extraction(examples, decider, groups)
+    return Evaluation(reports=reports, fields=fields, bounce=bounce, n=len(examples), seconds=time.perf_counter() - start, groups=groups)
 
 
 def markdown(evaluation: Evaluation) -> str:
@@ -168,4 +184,10 @@ def markdown(evaluation: Evaluation) -> str:
     for key, score in evaluation.fields.items():
         lines.append(f"| {key} | {score.rate:.3f} | {score.hits}/{score.total} |")
     lines.append(f"| bounce detected | {evaluation.bounce.rate:.3f} | {evaluation.bounce.hits}/{evaluation.bounce.total} |")
+    keys = list(evaluation.fields)
+    for kind, by_group in sorted(evaluation.groups.items()):
+        lines += ["", f"### extraction by {kind}", "", f"| {kind} | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for group, scores in sorted(by_group.items()):
+            cells = [f"{scores[k].rate:.2f} ({scores[k].hits}/{scores[k].total})" if k in scores else "-" for k in keys]
+            lines.append(f"| {group} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

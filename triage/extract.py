@@ -12,7 +12,7 @@ numbers are read with phonenumbers in the region of the replier's country
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -139,10 +139,18 @@ def _parse_vcard(text: str) -> dict[str, str]:
     return fields
 
 
-def extract_contact(reply: Reply, *, ours: Iterable[str] = (), default_region: str = "US") -> Contact | None:
+def extract_contact(
+    reply: Reply,
+    *,
+    ours: Iterable[str] = (),
+    default_region: str = "US",
+    recognised: Sequence[names.Candidate] = (),
+) -> Contact | None:
     """The person ``reply`` refers us to, or ``None`` when it names nobody.
 
-    ``ours`` are our own addresses (the outreach mailbox, the SDRs): never a contact.
+    ``ours`` are our own addresses (the outreach mailbox, the SDRs): never a
+    contact.  ``recognised`` are names an entity recogniser found in the new
+    text; they back up the rules when the rules find nobody.
     """
     text = reply.new_text or ""
     region = region_for(reply, default_region)
@@ -158,8 +166,10 @@ def extract_contact(reply: Reply, *, ours: Iterable[str] = (), default_region: s
     name: str | None = None
     email: str | None = None
 
-    cues = [c for c in names.after_cues(text) + names.leading(text) if _strip_accents(c.name) not in own_names and not _is_own(c.name, own_names)]
+    cues = [c for c in names.after_cues(text) + names.leading(text) if not _is_own(c.name, own_names)]
     cues.sort(key=lambda c: (c.position, -c.strength))
+    if not cues:
+        cues = [c for c in recognised if not _is_own(c.name, own_names)]
     chosen: names.Candidate | None = None
     if emails:
         # the address the reply points to: the one that fits a cued name, else the first personal one
