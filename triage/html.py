@@ -21,8 +21,13 @@ _BLOCK = frozenset(
     "address article aside div dl dt dd fieldset figure footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table tr ul".split()
 )
 _SKIP = frozenset(("script", "style", "head", "title", "xml", "o:p"))
-_QUOTE_CLASSES = ("gmail_quote", "yahoo_quoted", "moz-cite-prefix", "protonmail_quote", "zmail_extra", "ms-outlook-mobile-reference-message")
-_QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container", "ymail_android_signature")
+# Containers that hold the quoted thread: their lines are written with "> " so that a reply
+# written below them (bottom-posting) stays apart from the quote.
+_CONTAINER_CLASSES = ("gmail_quote", "yahoo_quoted", "protonmail_quote", "zmail_extra")
+# Markers after which everything is the quoted thread (Outlook's header block).
+_QUOTE_CLASSES = ("moz-cite-prefix", "ms-outlook-mobile-reference-message")
+_QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container")
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 _BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.I)
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
@@ -35,6 +40,7 @@ class _Converter(HTMLParser):
         self.skip = 0
         self.quote_depth = 0
         self.marked = False
+        self.stack: list[tuple[str, bool]] = []
 
     def _flush(self) -> None:
         text = _SPACES.sub(" ", "".join(self.current)).strip()
@@ -63,6 +69,12 @@ class _Converter(HTMLParser):
             self._flush()
         cls = attr.get("class", "").lower()
         ident = attr.get("id", "").lower()
+        container = tag == "blockquote" or any(c in cls for c in _CONTAINER_CLASSES)
+        if tag not in _VOID:
+            self.stack.append((tag, container))
+        if container and tag != "blockquote":
+            self._flush()
+            self.quote_depth += 1
         if any(c in cls for c in _QUOTE_CLASSES) or ident in _QUOTE_IDS:
             self._mark_quote()
         elif tag == "div" and _BORDER_TOP.search(attr.get("style", "")) and self.lines:
@@ -80,8 +92,15 @@ class _Converter(HTMLParser):
             return
         if tag in _BLOCK or tag == "blockquote":
             self._flush()
-        if tag == "blockquote":
-            self.quote_depth = max(0, self.quote_depth - 1)
+        if tag in _VOID or not any(t == tag for t, _ in self.stack):
+            return
+        while self.stack:
+            open_tag, container = self.stack.pop()
+            if container:
+                self._flush()
+                self.quote_depth = max(0, self.quote_depth - 1)
+            if open_tag == tag:
+                break
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
@@ -92,7 +111,7 @@ def html_to_text(html: str) -> str:
     """Render ``html`` as plain text, marking where the quoted thread starts.
 
     >>> html_to_text("<p>Talk to <b>Jane</b></p><blockquote>old</blockquote>")
-    'Talk to Jane\\n\\n> old'
+    'Talk to Jane\\n\\n> old\\n>'
     """
     conv = _Converter()
     try:

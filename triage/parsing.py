@@ -49,6 +49,8 @@ _CHARSET_ALIASES = {
 }
 _UNKNOWN_8BIT = frozenset(("unknown-8bit", "x-unknown", "unknown", "x-user-defined", "8bit", "default", "us-ascii"))
 _WS = re.compile(r"[ \t]+\n")
+_QUOTE_LINE = re.compile(r"^[ \t]*>", re.M)
+_HTML_QUOTE = re.compile(r"<blockquote|yahoo_quoted|gmail_quote|divRplyFwdMsg|moz-cite-prefix", re.I)
 _NUL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -134,14 +136,24 @@ def _walk(msg: Message, depth: int, counter: list[int], out: dict[str, list[str]
         if not isinstance(payload, list):
             return
         if ctype == "multipart/alternative":
-            # the plain alternative wins; HTML only when there is no plain one
+            # the plain alternative wins; HTML only when there is no plain one, or when the
+            # plain one lost the quoting that the HTML still marks (Yahoo, some Outlooks)
             kinds = [p.get_content_type() for p in payload if isinstance(p, Message)]
             wanted = "text/plain" if "text/plain" in kinds else None
+            plain_before = len(out["plain"])
             for part in payload:
                 if isinstance(part, Message) and (wanted is None or part.get_content_type() == wanted or part.is_multipart()):
                     _walk(part, depth + 1, counter, out)
                     if wanted is None and out["plain"] + out["html"]:
                         break
+            added = out["plain"][plain_before:]
+            if wanted and added and not any(_QUOTE_LINE.search(t) for t in added):
+                html = next((p for p in payload if isinstance(p, Message) and p.get_content_type() == "text/html"), None)
+                if html is not None:
+                    markup = _part_text(html)
+                    if _HTML_QUOTE.search(markup):
+                        del out["plain"][plain_before:]
+                        out["plain"].append(html_to_text(markup))
             return
         if ctype == "multipart/report":
             for part in payload:

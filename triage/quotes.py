@@ -18,7 +18,7 @@ from dataclasses import dataclass
 # An attribution line ends with one of these (the line may be wrapped in two).
 _ATTRIBUTION_END = re.compile(
     r"(wrote|writes|schrieb|schreef|a écrit|a ecrit|escribió|escribio|escreveu|scrisse|ha scritto|skrev|kirjoitti|napisał\(a\)|napisał|napisala|"
-    r"написал\(а\)|написала|написал|писал\(а\)|писала|писал|писали|пишет|пише|wrote on|yazdı)\s*:?\s*$",
+    r"pisze|napisał\(a\)|написал\(а\)|написала|написал|писал\(а\)|писала|писал|писали|пишет|пише|wrote on|yazdı)\s*:?\s*$",
     re.I,
 )
 _ATTRIBUTION_START = re.compile(
@@ -40,10 +40,17 @@ _SEPARATOR = re.compile(
     r")\s*[-_=*]{0,}\s*$",
     re.I,
 )
-_HEADER_FROM = re.compile(r"^\s*\*?\s*(from|von|de|от|da|van|från|od|fra|lähettäjä|de la)\s*\*?\s*:\s*\*?\s*\S", re.I)
+_HEADER_FROM = re.compile(r"^\s*\*?\s*(from|von|de|от|da|van|från|od|fra|frá|lähettäjä|de la|kimden)\s*\*?\s*:\s*\*?\s*\S", re.I)
+# Yahoo's HTML puts the attribution and the first quoted line on one line:
+# "  Le mar., sept. 29, 2026 à 10:20, Claire Martin<c@k.fr> a écrit :   Bonjour ..."
+_ATTRIBUTION_MID = re.compile(
+    r"^\s*\S.{5,200}?(?:<[^<>@\s]+@[^<>\s]+>|\d{1,2}:\d{2}).{0,80}?\b(?:wrote|a écrit|escribió|schrieb|ha scritto|escreveu|написал\(а\)|пишет)\s*:\s+\S",
+    re.I,
+)
 _HEADER_NEXT = re.compile(
     r"^\s*\*?\s*(sent|date|gesendet|datum|envoyé|envoye|date d'envoi|enviado|enviado el|fecha|отправлено|дата|inviato|data|verzonden|skickat|"
-    r"wysłano|wysłane|enviada|to|an|à|a|para|кому|aan|till|do|subject|betreff|objet|asunto|тема|oggetto|onderwerp|ämne|temat|assunto|cc)\s*\*?\s*:",
+    r"wysłano|wysłane|enviada|sendt|dato|to|an|à|a|para|кому|aan|till|til|do|subject|betreff|objet|asunto|тема|oggetto|onderwerp|ämne|emne|"
+    r"temat|assunto|cc)\s*\*?\s*:",
     re.I,
 )
 _QUOTED = re.compile(r"^\s*[\w.]{0,4}>")
@@ -89,6 +96,8 @@ def _is_attribution(lines: list[str], i: int) -> int:
     if _RU_GMAIL.search(line) or _DATED_ADDR.search(line) or _WROTE_DATED.search(line):
         return 1
     if _VERB_THEN_WRITER.search(line) and _ATTRIBUTION_START.match(line) and re.search(r"\d", line):
+        return 1
+    if _ATTRIBUTION_MID.match(line) and _ATTRIBUTION_START.match(line):
         return 1
     if _ATTRIBUTION_END.search(line) and _ATTRIBUTION_START.match(line) and len(line) > 8:
         return 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.conftest import fixture_bytes
+from tests.conftest import FIXTURES, fixture_bytes
 from triage.parsing import parse
 from triage.quotes import split_reply
 from triage.records import RawMessage
@@ -75,3 +77,19 @@ def test_the_bat_attribution() -> None:
     reply = _reply("not_interested/thebat_ru_not_interested_uzhe_est_sistema.eml")
     assert reply.new_text.endswith("Так что извините.")
     assert "Вы писали" in reply.quoted
+
+
+_SDR = ("Sam Carter", "Priya Nair", "Lena Vogel", "Claire Martin", "Diego Ramos", "Dmitri Orlov", "Дмитрий Орлов", "@brightline.io", "@kontora.", "@fleetwise.")
+_HUMAN = [
+    p for p in sorted(FIXTURES.rglob("*.eml"))
+    if json.loads(p.with_suffix(".json").read_text())["label"] != "bounce" and "acknowledgement" not in p.name
+]
+
+
+@pytest.mark.parametrize("path", _HUMAN, ids=lambda p: p.stem)
+def test_our_outreach_never_leaks_into_the_new_text(path) -> None:
+    """Every client and language in the corpus: the quoted outreach (our SDR's name and address) is gone."""
+    reply = parse(RawMessage(str(path), path.read_bytes()))
+    assert reply.new_text.strip(), "nothing left of what the replier wrote"
+    leaked = [s for s in _SDR if s in reply.new_text]
+    assert not leaked, f"quoted outreach left in the new text: {leaked}"
