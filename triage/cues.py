@@ -64,7 +64,9 @@ _CUES: dict[str, str] = {
         r"больше не работа|уволил|покинул|non lavor|niet meer werkzaam|arbetar inte längre|nie pracuj|não trabalh"
     ),
 }
-_COMPILED = {name: re.compile(pattern, re.I) for name, pattern in _CUES.items()}
+# one pass over the text for every kind: a named group per kind
+# (matched against lower-cased text: case-insensitive matching is several times slower in ``re``)
+_COMBINED = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _CUES.items()))
 _NEGATED_INTEREST = re.compile(r"\b(not|no|never|nicht|kein\w*|pas|ne|no|не|non|niet|inte|nie|não)\b\W+(?:\w+\W+){0,2}(interest|interess|intéress|interes|интерес)", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
@@ -76,9 +78,11 @@ def cue_tokens(text: str, *, sender_addr: str = "") -> list[str]:
     >>> cue_tokens("Not interested, please remove me.")
     ['cuedecline', 'cuedecline', 'cuenegint', 'cueshort']
     """
+    counts = dict.fromkeys(_CUES, 0)
+    for m in _COMBINED.finditer(text.lower()):
+        counts[m.lastgroup or ""] += 1
     tokens: list[str] = []
-    for name, pattern in _COMPILED.items():
-        hits = len(pattern.findall(text))
+    for name, hits in counts.items():
         tokens += [f"cue{name}"] * min(hits, 3)
     if _NEGATED_INTEREST.search(text):
         tokens.append("cuenegint")

@@ -87,29 +87,38 @@ class Split:
 
 
 def _is_attribution(lines: list[str], i: int) -> int:
-    """Return how many lines the attribution at ``i`` spans (0 if none)."""
+    """Return how many lines the attribution at ``i`` spans (0 if none).
+
+    Most lines are plainly not attributions; the cheap tests come first
+    because this runs on every line of every reply.
+    """
     line = lines[i].strip()
     if not line or len(line) > 300:
         return 0
+    nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+    if ":" not in line and line[0] not in "-_=*" and ":" not in nxt and not _ATTRIBUTION_END.search(line[-40:]):
+        return 0
     if _SEPARATOR.match(line):
         return 1
-    if _RU_GMAIL.search(line) or _DATED_ADDR.search(line) or _WROTE_DATED.search(line):
-        return 1
-    if _VERB_THEN_WRITER.search(line) and _ATTRIBUTION_START.match(line) and re.search(r"\d", line):
-        return 1
-    if _ATTRIBUTION_MID.match(line) and _ATTRIBUTION_START.match(line):
-        return 1
-    if _ATTRIBUTION_END.search(line) and _ATTRIBUTION_START.match(line) and len(line) > 8:
+    starts = _ATTRIBUTION_START.match(line) is not None
+    if ":" in line:
+        if _RU_GMAIL.search(line) or _DATED_ADDR.search(line) or _WROTE_DATED.search(line):
+            return 1
+        if starts and _VERB_THEN_WRITER.search(line) and re.search(r"\d", line):
+            return 1
+        if starts and _ATTRIBUTION_MID.match(line):
+            return 1
+    if starts and len(line) > 8 and _ATTRIBUTION_END.search(line[-40:]):
         return 1
     # Gmail and others wrap long attributions: "On Tue, ... Sam Carter <\nsam@x.io> wrote:"
-    if i + 1 < len(lines):
-        joined = line + " " + lines[i + 1].strip()
-        if len(joined) < 300 and _ATTRIBUTION_START.match(line) and (
-            _ATTRIBUTION_END.search(joined) or _RU_GMAIL.search(joined) or _DATED_ADDR.search(joined)
+    if starts and nxt and not _QUOTED.match(lines[i + 1]):
+        joined = line + " " + nxt
+        if len(joined) < 300 and (
+            _ATTRIBUTION_END.search(joined[-40:]) or _RU_GMAIL.search(joined) or _DATED_ADDR.search(joined)
             or (_VERB_THEN_WRITER.search(joined) and re.search(r"\d", joined))
-        ) and not _QUOTED.match(lines[i + 1]):
+        ):
             return 2
-    if _HEADER_FROM.match(line):
+    if ":" in line and _HEADER_FROM.match(line):
         following = [ln for ln in lines[i + 1 : i + 6] if ln.strip()]
         if sum(1 for ln in following[:4] if _HEADER_NEXT.match(ln)) >= 1:
             return 1
