@@ -88,6 +88,17 @@ def _build_composer(settings: cfg.Settings) -> Any:
     return composer
 
 
+def build_outreach(settings: cfg.Settings) -> Any:
+    from .outreach import Outreach
+
+    if not settings.outreach_templates:
+        return None
+    path = Path(settings.outreach_templates)
+    if not path.exists():
+        raise ConfigError(f"outreach_templates = {path} does not exist (TRIAGE_OUTREACH_TEMPLATES): give a .txt file or a folder of them")
+    return Outreach.from_path(path)
+
+
 def _progress(enabled: bool, total: int | None, description: str) -> Any:
     """A rich progress bar on stderr when it is a terminal, else a no-op."""
     from contextlib import nullcontext
@@ -210,7 +221,7 @@ def run_once(
         elif as_json:
             click.echo(json.dumps(outcome.as_json(), ensure_ascii=False))
 
-    runner = Runner(decider=decider, composer=composer, store=store, since=since_date, on_outcome=show)
+    runner = Runner(decider=decider, composer=composer, store=store, since=since_date, on_outcome=show, outreach=build_outreach(settings))
     try:
         if source is not None:
             messages = open_local(source, max_bytes=settings.max_message_bytes)

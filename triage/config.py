@@ -73,6 +73,8 @@ class Settings:
     cc_referrer: bool = True
     forward_subject: str = ""
     forward_template: str = ""
+    #: our outreach templates (a .txt file or a folder of them): their text is removed from replies
+    outreach_templates: str = ""
     delivery: str = "none"
     max_message_bytes: int = 25 * 1024 * 1024
     follow_up_days: int = 2

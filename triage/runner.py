@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from .decide import Decider
 from .errors import MessageError
 from .forward import ForwardComposer
+from .outreach import Outreach
 from .parsing import parse
 from .records import Outcome, RawMessage, Reply
 from .store import Store
@@ -54,6 +55,8 @@ class Runner:
     on_outcome: Callable[[Outcome], None] | None = None
     #: called with a message's source once it is stored, recorded as failed or skipped
     on_done: Callable[[str], None] | None = None
+    #: the outreach we sent, removed from replies whatever the client did to the quoting
+    outreach: Outreach | None = None
     should_stop: Callable[[], bool] = lambda: False
     summary: Summary = field(default_factory=Summary)
     _seen_in_run: set[str] = field(default_factory=set)
@@ -83,6 +86,8 @@ class Runner:
         except MessageError as exc:
             self._fail(raw.source, exc.reason)
             return None
+        if self.outreach:
+            reply = self.outreach.strip(reply)
         if self.since and reply.date and _local_date(reply.date) < self.since and raw.received is None:
             self.summary.before_since += 1
             self._done(raw.source)

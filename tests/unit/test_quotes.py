@@ -93,3 +93,26 @@ def test_our_outreach_never_leaks_into_the_new_text(path) -> None:
     assert reply.new_text.strip(), "nothing left of what the replier wrote"
     leaked = [s for s in _SDR if s in reply.new_text]
     assert not leaked, f"quoted outreach left in the new text: {leaked}"
+
+
+def test_known_outreach_is_removed_even_when_the_client_mangled_the_quoting(tmp_path) -> None:
+    from triage.outreach import Outreach
+
+    template = tmp_path / "who-handles.txt"
+    template.write_text(
+        "Hi {first_name},\n\nWho is responsible for pipeline reporting at {company}? We help revenue teams stop\n"
+        "rebuilding the forecast in spreadsheets every Monday.\n\nCould you point me to the right person?\n\nSam Carter\nBrightline Analytics\n"
+    )
+    # no ">" and no attribution line: the client pasted our text, rewrapped, under the reply
+    body = (
+        "Talk to Mia Chen, mia.chen@kestrel.example.com - she owns the forecast.\n\n"
+        "Who is responsible for pipeline reporting at Kestrel? We help revenue teams\n"
+        "stop rebuilding the forecast in spreadsheets every Monday.\n"
+        "Could you point me to the right person?\n"
+    )
+    data = f"From: Bo <bo@kestrel.example.com>\r\nMessage-ID: <m1@k>\r\nSubject: Re: reporting\r\n\r\n{body}".encode()
+    reply = parse(RawMessage("m.eml", data))
+    assert "spreadsheets" in reply.new_text  # without the template the splitter cannot know
+    stripped = Outreach.from_path(tmp_path).strip(reply)
+    assert stripped.new_text == "Talk to Mia Chen, mia.chen@kestrel.example.com - she owns the forecast."
+    assert "spreadsheets" in stripped.quoted
