@@ -153,6 +153,7 @@ def _summary_table(summary: Any, *, dry_run: bool) -> None:
 @click.option("--db", help="SQLite file (default: the user's data directory) [TRIAGE_DB].")
 @click.option("--model", "model_dir", help="Model directory (default: models/) [TRIAGE_MODEL].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file [TRIAGE_CONFIG].")
+@click.option("--workers", type=int, help="Processes that parse and decide (default: one per CPU) [TRIAGE_WORKERS].")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.version_option(package_name="triage")
 @click.pass_context
@@ -165,6 +166,7 @@ def main(
     db: str | None,
     model_dir: str | None,
     config_path: str | None,
+    workers: int | None,
     verbose: int,
 ) -> None:
     """Triage replies to outbound emails: referral, interested, not interested, out of office, bounce.
@@ -184,6 +186,8 @@ def main(
         _fail(exc)
     if db:
         settings.db = db
+    if workers is not None:
+        settings.workers = workers
     ctx.obj = {"settings": settings, "model_dir": model_dir}
     setup_logging(verbose, structured=ctx.invoked_subcommand == "daemon")
     if ctx.invoked_subcommand is not None:
@@ -221,7 +225,12 @@ def run_once(
         elif as_json:
             click.echo(json.dumps(outcome.as_json(), ensure_ascii=False))
 
-    runner = Runner(decider=decider, composer=composer, store=store, since=since_date, on_outcome=show, outreach=build_outreach(settings))
+    import os
+
+    runner = Runner(
+        decider=decider, composer=composer, store=store, since=since_date, on_outcome=show, outreach=build_outreach(settings),
+        workers=settings.workers or min(os.cpu_count() or 1, 8),
+    )
     try:
         if source is not None:
             messages = open_local(source, max_bytes=settings.max_message_bytes)

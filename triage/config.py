@@ -77,6 +77,8 @@ class Settings:
     outreach_templates: str = ""
     delivery: str = "none"
     max_message_bytes: int = 25 * 1024 * 1024
+    #: processes for one-shot runs (0: one per CPU)
+    workers: int = 0
     follow_up_days: int = 2
     no_date_follow_up_days: int = 14
     ours: list[str] = field(default_factory=list)

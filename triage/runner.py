@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .decide import Decider
@@ -20,7 +22,7 @@ from .errors import MessageError
 from .forward import ForwardComposer
 from .outreach import Outreach
 from .parsing import parse
-from .records import Outcome, RawMessage, Reply
+from .records import Decision, Forward, Outcome, RawMessage, Reply
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,82 @@ class Summary:
         return sum(self.labels.values())
 
 
+@dataclass(frozen=True)
+class _Work:
+    """What a worker made of one message; the main process stores it."""
+
+    source: str
+    reply: Reply | None = None
+    decision: Decision | None = None
+    forward: Forward | None = None
+    error: str | None = None
+    before_since: bool = False
+
+
+@dataclass(frozen=True)
+class _Stages:
+    """The CPU-bound stages, shared by the serial path and the worker processes."""
+
+    decider: Decider
+    composer: ForwardComposer
+    outreach: Outreach | None
+    since: dt.date | None
+
+    def parse(self, raw: RawMessage) -> _Work:
+        try:
+            reply = parse(raw)
+        except MessageError as exc:
+            return _Work(raw.source, error=exc.reason)
+        if self.outreach:
+            reply = self.outreach.strip(reply)
+        if self.since and reply.date and _local_date(reply.date) < self.since and raw.received is None:
+            return _Work(raw.source, reply=reply, before_since=True)
+        return _Work(raw.source, reply=reply)
+
+    def decide(self, parsed: list[_Work]) -> list[_Work]:
+        replies = [w.reply for w in parsed if w.reply is not None]
+        try:
+            decisions: list[Decision | Exception] = list(self.decider.decide_many(replies))
+        except Exception:  # noqa: BLE001 - fall back to one by one so one bad reply cannot sink the batch
+            decisions = []
+            for reply in replies:
+                try:
+                    decisions.append(self.decider.decide(reply))
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("decision failed", extra={"source": reply.source})
+                    decisions.append(exc)
+        out = []
+        for work, decision in zip(parsed, decisions):
+            if isinstance(decision, Exception):
+                out.append(_Work(work.source, error=f"could not decide: {type(decision).__name__}: {decision}"))
+            else:
+                assert work.reply is not None
+                out.append(_Work(work.source, work.reply, decision, self.composer.compose(work.reply, decision)))
+        return out
+
+
+_STAGES: _Stages | None = None  # set in each worker process (inherited through fork)
+
+
+def _work_chunk(raws: list[RawMessage]) -> list[_Work]:
+    """Parse and decide a chunk of messages in a worker process."""
+    assert _STAGES is not None
+    parsed = [_STAGES.parse(raw) for raw in raws]
+    todo = [w for w in parsed if w.reply is not None and not w.before_since]
+    decided = iter(_STAGES.decide(todo))
+    return [next(decided) if (w.reply is not None and not w.before_since) else w for w in parsed]
+
+
 @dataclass
 class Runner:
-    """Runs messages through the pipeline; keyword arguments only."""
+    """Runs messages through the pipeline; keyword arguments only.
+
+    With ``workers`` > 1 the CPU-bound stages (parsing, deciding, composing)
+    run in that many forked processes while this process reads the source
+    and writes the store, so fetching overlaps with deciding and every core
+    is used.  Results come back in source order; the store, the watermarks
+    and the output stay in one process.
+    """
 
     decider: Decider
     composer: ForwardComposer
@@ -58,46 +133,69 @@ class Runner:
     #: the outreach we sent, removed from replies whatever the client did to the quoting
     outreach: Outreach | None = None
     should_stop: Callable[[], bool] = lambda: False
+    workers: int = 1
     summary: Summary = field(default_factory=Summary)
     _seen_in_run: set[str] = field(default_factory=set)
 
+    @property
+    def _stages(self) -> _Stages:
+        return _Stages(self.decider, self.composer, self.outreach, self.since)
+
     def process(self, messages: Iterable[RawMessage], *, advance: Callable[[int], None] | None = None) -> Summary:
         """Run every message; stop early (between messages) when ``should_stop`` says so."""
-        batch: list[Reply] = []
+        if self.workers > 1:
+            return self._process_parallel(messages, advance)
+        stages = self._stages
+        batch: list[_Work] = []
         for raw in messages:
             if self.should_stop():
                 break
-            reply = self._parse(raw)
+            work = stages.parse(raw)
             if advance:
                 advance(1)
-            if reply is None:
+            if work.reply is None or work.before_since or self._seen(work.reply):
+                self._finish(work)
                 continue
-            batch.append(reply)
+            batch.append(work)
             if len(batch) >= BATCH:
-                self._decide(batch)
+                self._finish_all(stages.decide(batch))
                 batch = []
         if batch:
-            self._decide(batch)
+            self._finish_all(stages.decide(batch))
         return self.summary
 
-    def _parse(self, raw: RawMessage) -> Reply | None:
-        try:
-            reply = parse(raw)
-        except MessageError as exc:
-            self._fail(raw.source, exc.reason)
-            return None
-        if self.outreach:
-            reply = self.outreach.strip(reply)
-        if self.since and reply.date and _local_date(reply.date) < self.since and raw.received is None:
-            self.summary.before_since += 1
-            self._done(raw.source)
-            return None
-        if reply.key in self._seen_in_run or (self.store is not None and self.store.seen(reply.key)):
-            self.summary.already_seen += 1
-            self._done(raw.source)
-            return None
-        self._seen_in_run.add(reply.key)
-        return reply
+    def _process_parallel(self, messages: Iterable[RawMessage], advance: Callable[[int], None] | None) -> Summary:
+        global _STAGES
+        _STAGES = self._stages
+        window = threading.Semaphore(self.workers * 4)  # bounds how far reading runs ahead
+
+        def chunks() -> Iterator[list[RawMessage]]:
+            chunk: list[RawMessage] = []
+            for raw in messages:
+                if self.should_stop():
+                    break
+                chunk.append(raw)
+                if len(chunk) >= BATCH:
+                    window.acquire()
+                    yield chunk
+                    chunk = []
+            if chunk:
+                window.acquire()
+                yield chunk
+
+        context = multiprocessing.get_context("fork")
+        with context.Pool(self.workers) as pool:
+            for results in pool.imap(_work_chunk, chunks()):
+                window.release()
+                for work in results:
+                    if advance:
+                        advance(1)
+                    self._finish(work)
+        _STAGES = None
+        return self.summary
+
+    def _seen(self, reply: Reply) -> bool:
+        return reply.key in self._seen_in_run or (self.store is not None and self.store.seen(reply.key))
 
     def _done(self, source: str) -> None:
         if self.on_done:
@@ -112,36 +210,44 @@ class Runner:
             self.on_outcome(Outcome(source, None, None, None, error=reason))
         self._done(source)
 
-    def _decide(self, replies: list[Reply]) -> None:
-        try:
-            decisions = self.decider.decide_many(replies)
-        except Exception:  # noqa: BLE001 - fall back to one by one so one bad reply cannot sink the batch
-            decisions = []
-            for reply in replies:
-                try:
-                    decisions.append(self.decider.decide(reply))
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("decision failed", extra={"source": reply.source})
-                    self._fail(reply.source, f"could not decide: {type(exc).__name__}: {exc}")
-                    decisions.append(None)  # type: ignore[arg-type]
-        for reply, decision in zip(replies, decisions):
-            if decision is None:
-                continue
-            forward = self.composer.compose(reply, decision)
-            if self.store is not None and not self.store.record(reply, decision, forward):
-                self.summary.already_seen += 1
-                self._done(reply.source)
-                continue
-            self._done(reply.source)
-            self.summary.labels[decision.label] += 1
-            self.summary.forwards += forward is not None
-            self.summary.review += decision.needs_review
-            log.info(
-                "reply decided",
-                extra={"source": reply.source, "label": decision.label, "confidence": round(decision.confidence, 3), "forward": forward is not None},
-            )
-            if self.on_outcome:
-                self.on_outcome(Outcome(reply.source, reply, decision, forward))
+    def _finish_all(self, works: list[_Work]) -> None:
+        for work in works:
+            self._finish(work)
+
+    def _finish(self, work: _Work) -> None:
+        """Record one message's result: its failure, its skip, or its decision and forward."""
+        if work.error is not None or work.reply is None:
+            self._fail(work.source, work.error or "no reply")
+            return
+        reply = work.reply
+        if work.before_since:
+            self.summary.before_since += 1
+            self._done(work.source)
+            return
+        if work.decision is None:  # parsed, not decided: only when already seen
+            self.summary.already_seen += 1
+            self._done(work.source)
+            return
+        if self._seen(reply):
+            self.summary.already_seen += 1
+            self._done(work.source)
+            return
+        self._seen_in_run.add(reply.key)
+        decision, forward = work.decision, work.forward
+        if self.store is not None and not self.store.record(reply, decision, forward):
+            self.summary.already_seen += 1
+            self._done(work.source)
+            return
+        self._done(work.source)
+        self.summary.labels[decision.label] += 1
+        self.summary.forwards += forward is not None
+        self.summary.review += decision.needs_review
+        log.info(
+            "reply decided",
+            extra={"source": reply.source, "label": decision.label, "confidence": round(decision.confidence, 3), "forward": forward is not None},
+        )
+        if self.on_outcome:
+            self.on_outcome(Outcome(reply.source, reply, decision, forward))
 
 
 def _local_date(when: dt.datetime) -> dt.date:

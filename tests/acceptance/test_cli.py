@@ -159,3 +159,14 @@ def test_label_correction_is_stored_and_used_by_training(tmp_path: Path) -> None
     assert row == ("not_interested",)
     missing = CliRunner().invoke(main, ["--db", db, "label", "<nope@x>", "referral"])
     assert missing.exit_code == 2
+
+
+def test_parallel_workers_give_the_same_records_in_the_same_order(tmp_path: Path, corpus_copy: Path) -> None:
+    shutil.copy(MALFORMED / "truncated_mime.eml", corpus_copy / "truncated_mime.eml")
+    serial = _run("--source", str(corpus_copy), "--json", "--db", str(tmp_path / "a.db"), "--workers", "1")
+    parallel = _run("--source", str(corpus_copy), "--json", "--db", str(tmp_path / "b.db"), "--workers", "2")
+    assert serial.exit_code == parallel.exit_code == 1
+    assert serial.stdout == parallel.stdout and serial.stdout.count("\n") == len(list(corpus_copy.rglob("*.eml"))) - 1
+    for db in ("a.db", "b.db"):
+        con = sqlite3.connect(tmp_path / db)
+        assert con.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 1
