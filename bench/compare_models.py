@@ -24,9 +24,9 @@ from sklearn.svm import LinearSVC
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from triage import classifier as clf  # noqa: E402
-from triage import corpus  # noqa: E402
-from triage.evaluation import model_examples  # noqa: E402
+from triage import classifier as clf
+from triage import corpus
+from triage.evaluation import model_examples
 
 _CUE = re.compile(r"\bcue\w+")
 

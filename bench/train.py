@@ -45,7 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 FIRST_LATIN = ("Anna Ben Carla David Elena Felix Greta Hugo Ines Jonas Karin Luis Marta Nils Olga Pablo Rosa Stefan Tom Ursula "
                "Victor Wiebke Yusuf Zoe Julien Chiara Jan Sofia Mateo Agnieszka Lars Beatriz Henrik Lucia Pierre").split()
@@ -75,7 +75,7 @@ def _names_of(example) -> list[str]:
 def perturb(text: str, names: list[str], rnd: random.Random) -> str:
     """Shuffle sentences, swap names consistently, change some digits."""
     mapping = {}
-    for i, tok in enumerate(names):
+    for tok in names:
         cyr = bool(_CYR.search(tok))
         pool = (FIRST_CYR + LAST_CYR) if cyr else (FIRST_LATIN + LAST_LATIN)
         mapping[tok] = rnd.choice(pool)

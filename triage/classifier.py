@@ -264,7 +264,7 @@ def save(model: Pipeline, directory: Path, *, metadata: dict[str, Any]) -> None:
     """Write the model and its ``metadata.json`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / MODEL_FILE).open("wb") as fh:
-        np.savez_compressed(fh, **to_arrays(model))
+        np.savez_compressed(fh, **to_arrays(model))  # type: ignore[arg-type]
     meta = dict(metadata)
     meta["labels"] = [str(c) for c in model.classes_]
     meta["versions"] = versions()

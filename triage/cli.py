@@ -62,7 +62,6 @@ def _fail(exc: TriageError) -> None:
 def _build_decider(settings: cfg.Settings, model_dir: str | None) -> Any:
     from . import classifier as clf
     from .decide import Decider
-
     from .ner import NER_DIR, Recogniser
 
     path = Path(model_dir or settings.model or cfg.default_model_dir())
@@ -411,8 +410,8 @@ def label(ctx: click.Context, key: str, label: str) -> None:
         _fail(exc)
 
 
-from .cli_outbox import outbox  # noqa: E402  (the sub-command lives in its own module)
 from .cli_daemon import daemon  # noqa: E402
+from .cli_outbox import outbox  # noqa: E402  (the sub-command lives in its own module)
 
 main.add_command(outbox)
 main.add_command(daemon)

@@ -78,7 +78,7 @@ def parse_since(value: str, *, today: dt.date | None = None) -> dt.date:
     parsed = dateparser.parse(value, settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"})
     if parsed is None:
         raise ConfigError(f"--since {value!r} is not a date: use 'yesterday', 'today', 'N days ago' or YYYY-MM-DD")
-    return parsed.date()
+    return dt.date(parsed.year, parsed.month, parsed.day)
 
 
 def return_date(text: str, sent: dt.datetime | None, *, language: str | None = None, region: str = "US") -> dt.date | None:
@@ -106,7 +106,7 @@ def return_date(text: str, sent: dt.datetime | None, *, language: str | None = N
         warnings.simplefilter("ignore")
         try:
             found = search_dates(text, languages=[lang] if lang != "en" else ["en"], settings=settings) or []
-        except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
+        except Exception:
             found = []
     earliest = base.date() - dt.timedelta(days=1)
     latest = base.date() + dt.timedelta(days=370)

@@ -51,10 +51,10 @@ class Decider:
     def _one(self, reply: Reply, probabilities: dict[str, float] | None) -> Decision:
         signals = reply.signals
         if probabilities is None:
-            reasons = ("bounce: " + "; ".join(signals.reasons),)
+            why = ["bounce: " + "; ".join(signals.reasons)]
             if signals.bounce_recipient:
-                reasons += (f"failed recipient {signals.bounce_recipient} ({'hard' if signals.bounce_permanent is not False else 'soft'})",)
-            return Decision("bounce", 1.0, False, reasons, {})
+                why.append(f"failed recipient {signals.bounce_recipient} ({'hard' if signals.bounce_permanent is not False else 'soft'})")
+            return Decision("bounce", 1.0, False, tuple(why), {})
 
         reasons: list[str] = [f"model: {max(probabilities, key=lambda k: probabilities[k])} {max(probabilities.values()):.2f}"]
         label = max(probabilities, key=lambda k: probabilities[k])

@@ -12,7 +12,7 @@ numbers are read with phonenumbers in the region of the replier's country
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -173,7 +173,7 @@ def extract_contact(
     chosen: names.Candidate | None = None
     if emails:
         # the address the reply points to: the one that fits a cued name, else the first personal one
-        best = None
+        best: tuple[str, names.Candidate | None] | None = None
         for addr, pos in emails:
             candidates = cues + names.near(text, pos)
             scored = sorted(((names.address_fit(c.name, addr), -abs(c.position - pos), i) for i, c in enumerate(candidates)), reverse=True)
@@ -239,7 +239,7 @@ def extract_contact(
     return None if contact.empty else contact
 
 
-_PATTERNS = {
+_PATTERNS: dict[str, Callable[[str, str], str]] = {
     "first.last": lambda f, l: f"{f}.{l}",
     "f.last": lambda f, l: f"{f[0]}.{l}",
     "flast": lambda f, l: f"{f[0]}{l}",

@@ -75,11 +75,7 @@ class _Converter(HTMLParser):
         if container and tag != "blockquote":
             self._flush()
             self.quote_depth += 1
-        if any(c in cls for c in _QUOTE_CLASSES) or ident in _QUOTE_IDS:
-            self._mark_quote()
-        elif tag == "div" and _BORDER_TOP.search(attr.get("style", "")) and self.lines:
-            self._mark_quote()
-        elif tag == "hr" and "tabindex" in attr:  # Outlook mobile / OWA reply separator
+        if any(c in cls for c in _QUOTE_CLASSES) or ident in _QUOTE_IDS or tag == "div" and _BORDER_TOP.search(attr.get("style", "")) and self.lines or tag == "hr" and "tabindex" in attr:
             self._mark_quote()
         if tag == "blockquote":
             self.quote_depth += 1

@@ -314,9 +314,7 @@ def russian_nominative(name: str, case: str = "dat") -> str:
                 word = word[: -len(suffix)] + repl
                 break
         else:
-            if not female and case == "dat" and word.endswith("у") and len(word) > 3:
-                word = word[:-1]
-            elif not female and case == "acc" and word.endswith("а") and len(word) > 3:
+            if not female and case == "dat" and word.endswith("у") and len(word) > 3 or not female and case == "acc" and word.endswith("а") and len(word) > 3:
                 word = word[:-1]
         out.append(word)
     return " ".join(out)

@@ -87,13 +87,13 @@ def train(
     """Train the ``CONTACT`` recogniser; the same data and seed give the same weights."""
     import spacy
     from spacy.training import Example
-    from spacy.util import fix_random_seed, minibatch
+    from spacy.util import fix_random_seed, minibatch  # type: ignore[attr-defined]
 
     fix_random_seed(seed)
     rng = random.Random(seed)
     nlp = spacy.blank("xx")
     ner = nlp.add_pipe("ner", config={"model": _MODEL})
-    ner.add_label(LABEL)
+    ner.add_label(LABEL)  # type: ignore[attr-defined]
     data = training_examples(items)
     examples = []
     for text, spans in data:
@@ -103,7 +103,7 @@ def train(
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(epochs):
         rng.shuffle(examples)
-        for batch in minibatch(examples, size=16):
+        for batch in minibatch(examples, size=16):  # type: ignore[no-untyped-call]
             nlp.update(batch, sgd=optimizer, drop=0.2)
         if progress:
             progress(1)

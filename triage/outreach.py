@@ -62,7 +62,8 @@ class Outreach:
         """``reply`` with our own text moved from the new text to the quoted part."""
         if not self.pieces or not reply.new_text:
             return reply
-        kept, removed = [], []
+        kept: list[str] = []
+        removed: list[str] = []
         for line in reply.new_text.split("\n"):
             (removed if self.ours(line) else kept).append(line)
         if not removed:

@@ -14,12 +14,12 @@ with a reason the store records.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import datetime as dt
 import email
 import email.errors
 import email.header
 import email.utils
+import hashlib
 import re
 from email.message import Message
 from email.policy import compat32
@@ -255,7 +255,7 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     body = _NUL.sub("", body.replace("\r\n", "\n").replace("\r", "\n"))[:MAX_TEXT_CHARS]
     body = _WS.sub("\n", body)
 
-    headers = {k.lower(): _header(msg, k) for k in msg.keys()}
+    headers = {k.lower(): _header(msg, k) for k in msg.keys()}  # noqa: SIM118 - a Message, not a dict
     from_pairs = _addresses(_header(msg, "from"))
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
     subject = _header(msg, "subject")
@@ -304,7 +304,7 @@ def _with_flufl_recipient(msg: Message, signals: AutoSignals, ours: set[str]) ->
         from flufl.bounce import all_failures
 
         permanent, temporary = all_failures(msg)
-    except Exception:  # noqa: BLE001 - a third-party heuristic must not fail the parse
+    except Exception:
         return signals
     found = sorted(a.decode("utf-8", "replace").lower() for a in (permanent | temporary))
     found = [a for a in found if a not in ours]

@@ -82,12 +82,12 @@ class _Stages:
         replies = [w.reply for w in parsed if w.reply is not None]
         try:
             decisions: list[Decision | Exception] = list(self.decider.decide_many(replies))
-        except Exception:  # noqa: BLE001 - fall back to one by one so one bad reply cannot sink the batch
+        except Exception:
             decisions = []
             for reply in replies:
                 try:
                     decisions.append(self.decider.decide(reply))
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.exception("decision failed", extra={"source": reply.source})
                     decisions.append(exc)
         out = []
