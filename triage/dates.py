@@ -106,7 +106,7 @@ def return_date(text: str, sent: dt.datetime | None, *, language: str | None = N
         warnings.simplefilter("ignore")
         try:
             found = search_dates(text, languages=[lang] if lang != "en" else ["en"], settings=settings) or []
-        except Exception:
+        except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
             found = []
     earliest = base.date() - dt.timedelta(days=1)
     latest = base.date() + dt.timedelta(days=370)

@@ -304,7 +304,7 @@ def _with_flufl_recipient(msg: Message, signals: AutoSignals, ours: set[str]) ->
         from flufl.bounce import all_failures
 
         permanent, temporary = all_failures(msg)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a third-party heuristic must not fail the parse
         return signals
     found = sorted(a.decode("utf-8", "replace").lower() for a in (permanent | temporary))
     found = [a for a in found if a not in ours]

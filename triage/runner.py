@@ -82,7 +82,7 @@ class _Stages:
         replies = [w.reply for w in parsed if w.reply is not None]
         try:
             decisions: list[Decision | Exception] = list(self.decider.decide_many(replies))
-        except Exception:
+        except Exception:  # noqa: BLE001 - fall back to one by one so one bad reply cannot sink the batch
             decisions = []
             for reply in replies:
                 try:

@@ -1,6 +1,11 @@
 """The store: every decision with its reasons, the outbox, and what each label sets in motion.
 
-SQLite by default (one file, nothing to set up).  The store is idempotent by
+SQLite by default (one file, nothing to set up); PostgreSQL when
+``--db``/``TRIAGE_DB`` is a ``postgresql://`` URL, so that several daemons
+can share the work.  Both run the same SQL: the few differences (an
+auto-increment key, the bytes type, ``?`` against ``%s`` placeholders, how a
+write transaction starts) live in the two small connection classes below,
+where the errors of ``sqlite3`` and ``psycopg`` are also translated.  The store is idempotent by
 construction: a reply is keyed by its Message-ID (else its source), a
 forward by the reply it came from, and both are written in the same
 transaction, so a crash at any moment leaves either both or neither, and a
@@ -13,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +41,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             subject TEXT NOT NULL,
             sent_at TEXT,
             label TEXT NOT NULL,
-            confidence REAL NOT NULL,
+            confidence {double} NOT NULL,
             needs_review INTEGER NOT NULL,
             reasons TEXT NOT NULL,
             probabilities TEXT NOT NULL,
@@ -52,12 +59,12 @@ MIGRATIONS: list[tuple[str, str]] = [
             attempts INTEGER NOT NULL DEFAULT 1
         );
         CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {autoid},
             reply_key TEXT NOT NULL UNIQUE REFERENCES replies(key),
             to_addr TEXT NOT NULL,
             cc TEXT NOT NULL,
             subject TEXT NOT NULL,
-            message BLOB NOT NULL,
+            message {blob} NOT NULL,
             state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'sending', 'sent', 'failed', 'discarded')),
             needs_review INTEGER NOT NULL,
             review_reasons TEXT NOT NULL,
@@ -107,7 +114,106 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_leases",
+        """
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires {double} NOT NULL
+        );
+        CREATE INDEX outbox_reply ON outbox(reply_key);
+        """,
+    ),
 ]
+
+_DIALECT = {
+    "sqlite": {"autoid": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "double": "REAL"},
+    # PostgreSQL's REAL is 4 bytes: an epoch time would lose minutes
+    "postgresql": {"autoid": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "double": "DOUBLE PRECISION"},
+}
+
+
+class _Row(dict[str, Any]):
+    """A row readable by name and by position, like ``sqlite3.Row``."""
+
+    def __init__(self, names: list[str], values: Any) -> None:
+        super().__init__(zip(names, values))
+        self._values = tuple(values)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._values[key] if isinstance(key, int) else super().__getitem__(key)
+
+
+class _SqliteConnection:
+    dialect = "sqlite"
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock later
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def lock_migrations(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _PostgresConnection:
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.errors = (psycopg.Error,)
+        self.conn = psycopg.connect(url, autocommit=True, row_factory=self._rows)
+
+    @staticmethod
+    def _rows(cursor: Any) -> Any:
+        names = [c.name for c in cursor.description or []]
+        return lambda values: _Row(names, values)
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.conn.execute(sql.replace("?", "%s"), tuple(params))
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def lock_migrations(self) -> None:
+        # several daemons may start at once: one migrates, the others wait
+        self.conn.execute("SELECT pg_advisory_xact_lock(4242)")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _now() -> str:
@@ -115,7 +221,7 @@ def _now() -> str:
 
 
 class Store:
-    """A SQLite store.  Use as a context manager or call :meth:`close`.
+    """A SQLite or PostgreSQL store.  Use as a context manager or call :meth:`close`.
 
     >>> with Store(":memory:") as store:
     ...     store.counts()
@@ -126,17 +232,21 @@ class Store:
         self.path = str(path)
         self.follow_up_days = follow_up_days
         self.no_date_follow_up_days = no_date_follow_up_days
+        postgres = self.path.startswith(("postgresql://", "postgres://"))
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db: Any = _PostgresConnection(self.path) if postgres else _SqliteConnection(self.path)
+        except ImportError as exc:
+            raise StoreError("a postgresql:// database needs psycopg: pip install 'triage[postgres]'") from exc
+        except Exception as exc:
+            raise StoreError(f"cannot open the database {_redact(self.path)}: {exc}; check --db / TRIAGE_DB") from exc
+        try:
             self._migrate()
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the database {self.path}: {exc}; check --db / TRIAGE_DB and that its folder is writable") from exc
+        except self.db.errors as exc:
+            raise StoreError(f"cannot prepare the database {_redact(self.path)}: {exc}") from exc
+
+    @property
+    def dialect(self) -> str:
+        return str(self.db.dialect)
 
     def __enter__(self) -> Store:
         return self
@@ -148,33 +258,32 @@ class Store:
         self.db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Any]:
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.begin()
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self.db.rollback()
                 raise
-            self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database error in {self.path}: {exc}") from exc
+            self.db.commit()
+        except self.db.errors as exc:
+            raise StoreError(f"database error in {_redact(self.path)}: {exc}") from exc
 
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {row[0] for row in self.db.execute("SELECT name FROM migrations")}
         for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.begin()
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
-                self.db.execute("COMMIT")
-            except sqlite3.Error:
-                self.db.execute("ROLLBACK")
+                self.db.lock_migrations()
+                if self.db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is None:
+                    for statement in sql.format(**_DIALECT[self.db.dialect]).split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
                 raise
 
     # -- decisions -------------------------------------------------------
@@ -209,7 +318,7 @@ class Store:
             self._act(db, reply, decision, forward, now)
         return True
 
-    def _act(self, db: sqlite3.Connection, reply: Reply, decision: Decision, forward: Forward | None, now: str) -> None:
+    def _act(self, db: Any, reply: Reply, decision: Decision, forward: Forward | None, now: str) -> None:
         label = decision.label
         if label == "not_interested" and reply.from_addr:
             db.execute(
@@ -219,7 +328,8 @@ class Store:
         elif label == "bounce" and reply.signals.bounce_recipient:
             db.execute(
                 "INSERT INTO undeliverable (address, permanent, reply_key, created) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (address) DO UPDATE SET permanent = MAX(permanent, excluded.permanent)",
+                " ON CONFLICT (address) DO UPDATE SET permanent = CASE WHEN excluded.permanent > undeliverable.permanent"
+                " THEN excluded.permanent ELSE undeliverable.permanent END",
                 (reply.signals.bounce_recipient, int(reply.signals.bounce_permanent is not False), reply.key, now),
             )
         elif label == "interested":
@@ -252,7 +362,7 @@ class Store:
                  json.dumps(reasons, ensure_ascii=False), now, now),
             )
 
-    def _blocked(self, db: sqlite3.Connection, address: str) -> str | None:
+    def _blocked(self, db: Any, address: str) -> str | None:
         domain = address.partition("@")[2]
         if db.execute("SELECT 1 FROM suppression WHERE address IN (?, ?)", (address, "@" + domain)).fetchone():
             return f"{address} is on the suppression list"
@@ -281,7 +391,7 @@ class Store:
     def correct(self, key: str, label: str) -> bool:
         """Record a person's correction of a decision's label."""
         with self._tx() as db:
-            return db.execute("UPDATE replies SET corrected_label = ? WHERE key = ?", (label, key)).rowcount == 1
+            return bool(db.execute("UPDATE replies SET corrected_label = ? WHERE key = ?", (label, key)).rowcount == 1)
 
     def corrections(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT key, subject, new_text, corrected_label FROM replies WHERE corrected_label IS NOT NULL ORDER BY key")
@@ -300,7 +410,7 @@ class Store:
 
     # -- outbox ----------------------------------------------------------
 
-    def _item(self, row: sqlite3.Row) -> OutboxItem:
+    def _item(self, row: Any) -> OutboxItem:
         return OutboxItem(
             id=row["id"], reply_key=row["reply_key"], to=row["to_addr"], subject=row["subject"], state=row["state"],
             created=row["created"], needs_review=bool(row["needs_review"]), message=bytes(row["message"]), error=row["error"],
@@ -317,6 +427,11 @@ class Store:
         row = self.db.execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
         return self._item(row) if row else None
 
+    def outbox_cc(self, item_id: int) -> list[str]:
+        """The Cc addresses an outbox item was queued with."""
+        row = self.db.execute("SELECT cc FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        return list(json.loads(row[0])) if row else []
+
     def review_reasons(self, item_id: int) -> list[str]:
         row = self.db.execute("SELECT review_reasons FROM outbox WHERE id = ?", (item_id,)).fetchone()
         return list(json.loads(row[0])) if row else []
@@ -329,7 +444,7 @@ class Store:
             if expect:
                 sql += f" AND state IN ({', '.join('?' for _ in expect)})"
                 args.extend(expect)
-            return db.execute(sql, args).rowcount == 1
+            return bool(db.execute(sql, args).rowcount == 1)
 
     # -- watermarks ------------------------------------------------------
 
@@ -344,3 +459,40 @@ class Store:
                 " ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
                 (mailbox, folder, uidvalidity, last_uid),
             )
+
+    # -- leases and shared delivery (several daemons on one PostgreSQL) -----
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while another holder's lease runs."""
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires"
+                " WHERE leases.holder = excluded.holder OR leases.expires < ?",
+                (name, holder, now + seconds, now),
+            )
+            return bool(cur.rowcount == 1)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str) -> str | None:
+        row = self.db.execute("SELECT holder, expires FROM leases WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row and float(row[1]) >= time.time() else None
+
+    def claim_approved(self, limit: int = 20) -> list[OutboxItem]:
+        """Move up to ``limit`` approved items to ``sending`` and return them.
+
+        On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several daemons claim
+        different items at the same moment; SQLite has one writer at a time.
+        """
+        lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE outbox SET state = 'sending', updated = ? WHERE id IN"
+                f" (SELECT id FROM outbox WHERE state = 'approved' ORDER BY id LIMIT ?{lock}) RETURNING *",
+                (_now(), limit),
+            ).fetchall()
+        return sorted((self._item(r) for r in rows), key=lambda item: item.id)

@@ -56,14 +56,15 @@ def test_summary_table_by_label(tmp_path: Path) -> None:
     assert "replies by label" in result.stdout and "bounce" in result.stdout
 
 
-def test_running_twice_stores_each_reply_once_and_queues_each_forward_once(tmp_path: Path) -> None:
-    db = tmp_path / "t.db"
-    first = _run("--source", str(FIXTURES), "--db", str(db))
-    second = _run("--source", str(FIXTURES), "--db", str(db))
+def test_running_twice_stores_each_reply_once_and_queues_each_forward_once(store_url: str) -> None:
+    first = _run("--source", str(FIXTURES), "--db", store_url)
+    second = _run("--source", str(FIXTURES), "--db", store_url)
     assert first.exit_code == second.exit_code == 0
-    con = sqlite3.connect(db)
-    replies = con.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM replies").fetchone()
-    forwards = con.execute("SELECT COUNT(*), COUNT(DISTINCT reply_key) FROM outbox").fetchone()
+    from triage.store import Store
+
+    with Store(store_url) as store:
+        replies = store.db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM replies").fetchone()
+        forwards = store.db.execute("SELECT COUNT(*), COUNT(DISTINCT reply_key) FROM outbox").fetchone()
     assert replies[0] == replies[1] == len(list(FIXTURES.rglob("*.eml")))
     assert forwards[0] == forwards[1] > 0
     assert "already decided earlier" in second.stdout
