@@ -84,6 +84,9 @@ class Settings:
     ours: list[str] = field(default_factory=list)
     imap: ImapSettings = field(default_factory=ImapSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    #: several mailboxes shared by several daemons (``[[mailboxes]]`` tables; each key defaults to ``[imap]``)
+    mailboxes: list[ImapSettings] = field(default_factory=list)
+    lease_seconds: float = 30.0
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -127,6 +130,25 @@ def _apply(target: Any, values: Mapping[str, Any], prefix: str, env: Mapping[str
                 raise ConfigError(f"cannot read {env_name}_FILE: {exc.strerror}") from exc
 
 
+def _mailboxes(tables: Any, defaults: ImapSettings) -> list[ImapSettings]:
+    if not isinstance(tables, list):
+        raise ConfigError("mailboxes in the config file must be an array of tables: [[mailboxes]]")
+    out = []
+    for number, table in enumerate(tables, 1):
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"mailboxes entry {number} must be a table")
+        mailbox = ImapSettings(**{f.name: getattr(defaults, f.name) for f in fields(defaults)})
+        unknown = set(table) - {f.name for f in fields(mailbox)}
+        if unknown:
+            raise ConfigError(f"mailboxes entry {number}: unknown keys {', '.join(sorted(unknown))}")
+        for key, value in table.items():
+            setattr(mailbox, key, _coerce(f"mailboxes[{number}].{key}", value, getattr(mailbox, key)))
+        if not mailbox.host or not mailbox.user:
+            raise ConfigError(f"mailboxes entry {number} needs host and user")
+        out.append(mailbox)
+    return out
+
+
 def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``path`` (or ``TRIAGE_CONFIG``) and the environment."""
     env = os.environ if env is None else env
@@ -140,7 +162,8 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Setti
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from exc
     settings = Settings()
-    _apply(settings, values, "", env)
+    _apply(settings, {k: v for k, v in values.items() if k != "mailboxes"}, "", env)
+    settings.mailboxes = _mailboxes(values.get("mailboxes", []), settings.imap)
     if not settings.db:
         settings.db = default_db()
     if settings.delivery not in ("none", "drafts", "smtp"):

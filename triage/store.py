@@ -478,6 +478,11 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
+    def live_leases(self, prefix: str) -> list[str]:
+        """Names of the leases starting with ``prefix`` that have not expired."""
+        rows = self.db.execute("SELECT name FROM leases WHERE name LIKE ? AND expires >= ?", (prefix + "%", time.time())).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
     def lease_holder(self, name: str) -> str | None:
         row = self.db.execute("SELECT holder, expires FROM leases WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row and float(row[1]) >= time.time() else None
