@@ -216,7 +216,10 @@ def run_once(
     since_date = parse_since(since) if since else None
     decider = _build_decider(settings, model_dir)
     composer = _build_composer(settings)
-    store = None if dry_run else Store(settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days)
+    store = None if dry_run else Store(
+        settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days,
+        follow_up_cap_days=settings.follow_up_cap_days,
+    )
 
     def show(outcome: Outcome) -> None:
         if outcome.error is not None:

@@ -81,6 +81,7 @@ class Settings:
     workers: int = 0
     follow_up_days: int = 2
     no_date_follow_up_days: int = 14
+    follow_up_cap_days: int = 90
     ours: list[str] = field(default_factory=list)
     imap: ImapSettings = field(default_factory=ImapSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)

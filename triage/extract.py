@@ -11,6 +11,7 @@ numbers are read with phonenumbers in the region of the replier's country
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from . import names
+from .quotes import split_reply
 from .records import Contact, Reply
 
 _EMAIL = re.compile(r"(?<![\w.+-])([A-Za-z0-9][A-Za-z0-9._%+'-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
@@ -236,7 +238,39 @@ def extract_contact(
         if m:
             title = m.group(1).strip(" ,.")
     contact = Contact(name=name, email=email, phone=phone, title=title, spans=spans)
+    if not (contact.name or contact.email):
+        # last in trust: a colleague's message the replier forwarded to us ("see Darren's note below")
+        forwarded = _colleague_forward(reply)
+        if forwarded is not None:
+            found = extract_contact(forwarded, ours=[*own_addrs], default_region=default_region)
+            if found is not None:
+                spans = {k: f"forwarded from {forwarded.from_addr}: {v}" for k, v in found.spans.items()}
+                return dataclasses.replace(found, spans=spans)
     return None if contact.empty else contact
+
+
+_FORWARD_FROM = re.compile(r"^[ \t]*\*?(?:from|von|de|от|da|van)\s*:\*?\s*(.*?)\s*<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I)
+
+
+def _colleague_forward(reply: Reply) -> Reply | None:
+    """The message of a colleague (same domain as the replier) at the top of the quoted part, as a reply."""
+    lines = reply.quoted.split("\n")
+    for index, line in enumerate(lines[:12]):
+        m = _FORWARD_FROM.match(line)
+        if m is None:
+            continue
+        addr = m.group(2).lower()
+        if addr == reply.from_addr or addr.partition("@")[2] != reply.from_addr.partition("@")[2]:
+            return None
+        rest = "\n".join(lines[index + 1 :])
+        body = rest.split("\n\n", 1)[1] if "\n\n" in rest else ""
+        sender = m.group(1).strip().strip('"')
+        split = split_reply(body, sender_name=sender)
+        return dataclasses.replace(
+            reply, from_name=sender, from_addr=addr, new_text=split.new_text, signature=split.signature,
+            quoted=split.quoted + "\n" + reply.signature, cc=(), vcards=(),
+        )
+    return None
 
 
 _PATTERNS: dict[str, Callable[[str, str], str]] = {

@@ -228,10 +228,18 @@ class Store:
     {}
     """
 
-    def __init__(self, path: str | Path, *, follow_up_days: int = 2, no_date_follow_up_days: int = 14) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        follow_up_days: int = 2,
+        no_date_follow_up_days: int = 14,
+        follow_up_cap_days: int = 90,
+    ) -> None:
         self.path = str(path)
         self.follow_up_days = follow_up_days
         self.no_date_follow_up_days = no_date_follow_up_days
+        self.follow_up_cap_days = follow_up_cap_days
         postgres = self.path.startswith(("postgresql://", "postgres://"))
         try:
             self.db: Any = _PostgresConnection(self.path) if postgres else _SqliteConnection(self.path)
@@ -335,12 +343,15 @@ class Store:
         elif label == "interested":
             db.execute("INSERT INTO handoffs (reply_key, address, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (reply.key, reply.from_addr, now))
         elif label == "out_of_office":
-            base = decision.return_date or (reply.date.date() if reply.date else dt.date.today())
+            sent = reply.date.date() if reply.date else dt.date.today()
+            base = decision.return_date or sent
             delay = self.follow_up_days if decision.return_date else self.no_date_follow_up_days
+            # "back in 2027" should not park a lead for a year: follow up by the cap at the latest
+            due = min(base + dt.timedelta(days=delay), sent + dt.timedelta(days=self.follow_up_cap_days))
             interim = decision.contact
             db.execute(
                 "INSERT INTO followups (reply_key, address, due, interim_contact, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (reply.key, reply.from_addr, (base + dt.timedelta(days=delay)).isoformat(),
+                (reply.key, reply.from_addr, due.isoformat(),
                  json.dumps({"name": interim.name, "email": interim.email, "phone": interim.phone}, ensure_ascii=False) if interim else None, now),
             )
         if label == "referral" and decision.contact and decision.contact.phone:

@@ -80,3 +80,10 @@ def test_obfuscated_referral_email_in_a_fixture() -> None:
 def test_when_two_people_are_named_the_reply_points_to_one() -> None:
     contact = _contact("referral/outlook_mac_referral_on_leave_points_to_colleague.eml")
     assert contact is not None and contact.name == "Maria Kowalczyk"
+
+
+def test_a_colleagues_forwarded_note_is_the_last_source() -> None:
+    contact = _contact("referral/gmail_referral_nested_internal_forward.eml")
+    assert contact is not None
+    assert (contact.name, contact.email, contact.phone) == ("Nadia Rahman", "nadia.rahman@halvorsenmaritime.sg", "+6562217384")
+    assert contact.spans["email"].startswith("forwarded from darren.koh@")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from tests.conftest import fixture_bytes
 from triage.forward import ForwardComposer
@@ -95,3 +96,21 @@ def test_database_url_password_never_in_errors() -> None:
     with pytest.raises(StoreError) as info:
         Store("postgresql://triage:hunter2@127.0.0.1:1/nowhere")
     assert "hunter2" not in str(info.value)
+
+
+def test_follow_up_after_the_return_date_with_a_cap(tmp_path: Path) -> None:
+    import datetime as dt
+
+    reply = _reply("out_of_office/gmail_ooo_vacation_back_monday_relative.eml")
+    assert reply.date is not None
+    sent = reply.date.date()
+    with Store(tmp_path / "t.db", follow_up_days=2, no_date_follow_up_days=14, follow_up_cap_days=30) as store:
+        store.record(reply, Decision("out_of_office", 0.9, False, (), {}, return_date=sent + dt.timedelta(days=5)), None)
+        far = dataclasses.replace(reply, message_id="<far@x>")
+        store.record(far, Decision("out_of_office", 0.9, False, (), {}, return_date=sent + dt.timedelta(days=200)), None)
+        none = dataclasses.replace(reply, message_id="<none@x>")
+        store.record(none, Decision("out_of_office", 0.9, False, (), {}), None)
+        due = dict(store.db.execute("SELECT reply_key, due FROM followups").fetchall())
+    assert due[reply.key] == (sent + dt.timedelta(days=7)).isoformat()
+    assert due["<far@x>"] == (sent + dt.timedelta(days=30)).isoformat()
+    assert due["<none@x>"] == (sent + dt.timedelta(days=14)).isoformat()
