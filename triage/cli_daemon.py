@@ -28,8 +28,13 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
 
     Example: TRIAGE_IMAP_HOST=imap.example.com TRIAGE_IMAP_USER=sdr@example.com triage daemon --metrics-port 9108
     """
-    from .cli import _build_composer, _build_decider
-    from .daemon import Daemon, LocalPoller, Metrics, StopFlag
+    from .daemon import StopFlag
+
+    stop = StopFlag()
+    stop.install()  # first, so that a SIGTERM while the libraries and the model load is a clean stop too
+
+    from .cli import _build_composer, _build_decider, build_outreach
+    from .daemon import Daemon, LocalPoller, Metrics, interruptible_sleep
     from .delivery import recover_interrupted, send_approved, transport_for
     from .imap import ImapSource
     from .runner import Runner
@@ -38,21 +43,23 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
     root = ctx.find_root().obj
     settings = root["settings"]
     try:
-        decider = _build_decider(settings, root.get("model_dir"))
-        composer = _build_composer(settings)
         if source is None and not settings.imap.host:
             raise ConfigError("no mailbox configured: set TRIAGE_IMAP_HOST, TRIAGE_IMAP_USER and TRIAGE_IMAP_PASSWORD (or [imap] in the config file), or give --source")
+        decider = _build_decider(settings, root.get("model_dir"))
+        composer = _build_composer(settings)
         transport = transport_for(settings) if auto_send else None
-        stop = StopFlag()
-        stop.install()
         metrics = Metrics()
         if metrics_port:
-            metrics.serve(metrics_port)
+            try:
+                metrics.serve(metrics_port)
+            except OSError as exc:
+                raise ConfigError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror}; choose another --metrics-port") from exc
         with Store(settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days) as store:
             recovered = recover_interrupted(store)
             if recovered:
                 log.warning("forwards interrupted while sending went back to review", extra={"count": recovered})
-            runner = Runner(decider=decider, composer=composer, store=store)
+            # the same pipeline as the one-shot run, serial: the message in hand is always this process's
+            runner = Runner(decider=decider, composer=composer, store=store, outreach=build_outreach(settings))
 
             def open_source() -> object:
                 if source is not None:
@@ -60,9 +67,11 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
                 return ImapSource.from_settings(settings.imap, store=store)
 
             def after_poll() -> None:
-                metrics.queue_depth = len(store.outbox("pending")) + len(store.outbox("approved"))
                 if transport is not None:
-                    send_approved(store, transport)
+                    result = send_approved(store, transport, sleep=lambda seconds: interruptible_sleep(seconds, stop), should_stop=stop)
+                    if result.sent or result.failed or result.deferred:
+                        log.info("outbox delivered", extra={"sent": result.sent, "failed": result.failed, "deferred": result.deferred})
+                metrics.queue_depth = len(store.outbox("pending")) + len(store.outbox("approved"))
 
             log.info("daemon started", extra={"source": str(source) if source else f"{settings.imap.user}@{settings.imap.host}"})
             Daemon(runner=runner, open_source=open_source, stop=stop, poll_seconds=poll_seconds, metrics=metrics, after_poll=after_poll).run()

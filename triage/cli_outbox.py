@@ -114,9 +114,13 @@ def _move(ctx: click.Context, item_ids: tuple[int, ...], state: str, expect: tup
 
 @outbox.command()
 @click.option("--retries", default=3, show_default=True, help="Retries for transient errors.")
+@click.option("--backoff", default=1.0, show_default=True, help="Seconds before the first retry; doubled (with jitter) each time.")
 @click.pass_context
-def send(ctx: click.Context, retries: int) -> None:
+def send(ctx: click.Context, retries: int, backoff: float) -> None:
     """Deliver every approved forward by the configured delivery (smtp or drafts).
+
+    Exits 1 when some could not go out: refused ones become failed (with the
+    server's answer), the others stay approved for the next send.
 
     Example: TRIAGE_DELIVERY=smtp TRIAGE_SMTP_HOST=smtp.example.com triage outbox send
     """
@@ -126,7 +130,9 @@ def send(ctx: click.Context, retries: int) -> None:
     try:
         transport = transport_for(settings)
         with _store(ctx) as store:
-            result = send_approved(store, transport, retries=retries)
+            result = send_approved(store, transport, retries=retries, backoff=backoff)
+        for item_id, problem in result.problems:
+            click.echo(f"triage: item {item_id}: {problem}", err=True)
         click.echo(f"sent {result.sent}, failed {result.failed}, deferred {result.deferred}")
         if result.failed or result.deferred:
             sys.exit(1)

@@ -31,6 +31,9 @@ Would you have 15 minutes this week or next for a quick call?
 Thanks,
 $sender_name
 """
+# RFC 5322 allows 998 characters a line: with the default 78, a long Message-ID in
+# In-Reply-To/References (Exchange, Lotus Notes) is RFC 2047-encoded and threading breaks
+_POLICY = SMTP.clone(max_line_length=998)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 _PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|tr|rv|sv|vs|odp|antw|ответ|отв)\s*:\s*)+", re.I)
 
@@ -67,12 +70,23 @@ def clean_header_text(value: str, *, limit: int = 120) -> str:
     return " ".join(value.split())[:limit]
 
 
+_HEADER_LIKE = re.compile(r"@|\b[\w-]+:\s|[<>]")
+
+
 def _safe_address(display: str, addr: str) -> Address | None:
+    """An address with a display name that cannot pass for another address or a header.
+
+    A name carrying an ``@``, angle brackets or ``Word:`` (a decoded
+    ``Bcc: spy@evil``, a spoofed "ceo@bank.com") is dropped: the address alone is sent.
+    """
     normal = normalise_email(addr)
     if not normal:
         return None
     local, _, domain = normal.partition("@")
-    return Address(display_name=clean_header_text(display.replace('"', "")), username=local, domain=domain)
+    name = clean_header_text(display.replace('"', ""))
+    if _HEADER_LIKE.search(name):
+        name = ""
+    return Address(display_name=name, username=local, domain=domain)
 
 
 def _first(name: str) -> str:
@@ -146,7 +160,7 @@ class ForwardComposer:
         if decision.needs_review:
             review.append("the decision itself needs review")
 
-        msg = EmailMessage(policy=SMTP)
+        msg = EmailMessage(policy=_POLICY)
         sender = _safe_address(self.sender_name, sender_addr) if sender_addr else None
         if sender is not None:
             msg["From"] = sender

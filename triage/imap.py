@@ -11,6 +11,10 @@
   stored (or recorded the failure of) every message up to it.
 - ``--since`` maps to ``SEARCH SINCE``, which compares the server's
   received date (INTERNALDATE), not the Date header.
+- Waiting for mail (the daemon): IDLE (RFC 2177), re-issued well before the
+  server's 30-minute limit, where the server has it; a plain sleep where it
+  has not.  A server that goes away during IDLE (BYE, or a closed socket)
+  is noticed at once, so the daemon can reconnect.
 
 Errors of imaplib, imapclient, ssl and sockets are translated here, once, to
 :class:`~triage.errors.ImapError`.
@@ -20,18 +24,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import select
 import shlex
 import socket
 import ssl
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from .config import ImapSettings
 from .errors import ConfigError, ImapError
@@ -45,19 +51,30 @@ IDLE_RENEW_SECONDS = 25 * 60
 
 @contextmanager
 def imap_errors(action: str) -> Iterator[None]:
-    """Translate the errors of the IMAP stack into :class:`ImapError`."""
+    """Translate the errors of the IMAP stack (imaplib, imapclient, ssl, sockets) into :class:`ImapError`."""
     try:
         yield
     except ImapError:
         raise
-    except (IMAPClientError, imapclient.imaplib.IMAP4.error, ssl.SSLError, socket.error, EOFError) as exc:
-        raise ImapError(f"IMAP {action} failed: {exc}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapError(
+            f"IMAP {action} failed: the server's TLS certificate could not be verified ({exc.verify_message}); "
+            "give its CA with imap.ca_file (TRIAGE_IMAP_CA_FILE), or, for a test server only, set imap.insecure = true (TRIAGE_IMAP_INSECURE=1)"
+        ) from exc
+    except LoginError as exc:
+        raise ImapError(f"IMAP {action} failed: {exc}; check imap.user and the password or OAuth token") from exc
+    except (IMAPClientError, ssl.SSLError, OSError, EOFError) as exc:
+        raise ImapError(f"IMAP {action} failed: {exc or type(exc).__name__}") from exc
 
 
 def tls_context(ca_file: str = "", *, insecure: bool = False) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=ca_file or None)
+    """A verifying TLS context (with ``ca_file`` for a private CA); ``insecure`` turns verification off, loudly."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the CA file {ca_file!r} (imap.ca_file / TRIAGE_IMAP_CA_FILE): {exc}") from exc
     if insecure:
-        log.warning("TLS certificate verification is OFF for IMAP; anyone on the path can read the mailbox password")
+        log.warning("TLS certificate verification is OFF for IMAP (imap.insecure): anyone on the path can read the mailbox password")
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
@@ -69,12 +86,45 @@ def oauth_token(command: str, path: str) -> str:
         try:
             out = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=True)
         except (OSError, subprocess.SubprocessError) as exc:
+            # the command line may carry a secret: name only the error's type
             raise ConfigError(f"the OAuth token command failed ({type(exc).__name__}); check imap.oauth_token_command") from exc
-        return out.stdout.strip()
+        token = out.stdout.strip()
+    else:
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the OAuth token file {path}: {exc.strerror}") from exc
+    if not token or any(c in token for c in "\r\n\x01"):
+        raise ConfigError("the OAuth token is empty or has line breaks: check imap.oauth_token_command / imap.oauth_token_file")
+    return token
+
+
+class _Client(imapclient.IMAPClient):  # type: ignore[misc]
+    """imapclient with one fix to ``idle_check``: lines already read into the buffer count as readable.
+
+    ``idle_check`` polls the socket.  When the server sends ``+ idling`` and
+    an ``EXISTS`` in one packet (a message that arrived between SELECT and
+    IDLE), ``idle()`` reads both into imaplib's buffered reader, the socket
+    then stays quiet, and the poll would never report the ``EXISTS``.
+    """
+
+    def _poll_socket(self, sock: socket.socket, timeout: float | None = None) -> Any:
+        if _buffered(self):
+            return [(sock.fileno(), select.POLLIN)]
+        return super()._poll_socket(sock, timeout)
+
+    def _select_poll_socket(self, sock: socket.socket, timeout: float | None = None) -> Any:
+        if _buffered(self):
+            return [sock]
+        return super()._select_poll_socket(sock, timeout)
+
+
+def _buffered(client: imapclient.IMAPClient) -> bool:
+    """Whether imaplib holds unread bytes (called while ``idle_check`` has the socket non-blocking)."""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the OAuth token file {path}: {exc.strerror}") from exc
+        return bool(client._imap.file.peek(1))
+    except (OSError, ValueError):  # nothing there (SSLWantReadError, BlockingIOError) or closed
+        return False
 
 
 class ImapSource:
@@ -101,6 +151,7 @@ class ImapSource:
         store: Any = None,
         since: dt.date | None = None,
         timeout: float = 30.0,
+        idle_renew: float = IDLE_RENEW_SECONDS,
     ) -> None:
         if tls not in ("ssl", "starttls", "none"):
             raise ConfigError(f"imap tls = {tls!r}: use ssl, starttls or none")
@@ -118,10 +169,16 @@ class ImapSource:
         self.store = store
         self.since = since
         self.timeout = timeout
+        self.idle_renew = idle_renew
         self.mailbox = f"{user}@{host}"
         self.client: imapclient.IMAPClient | None = None
+        #: per folder, the UIDs handed out and not yet acknowledged by :meth:`done` (True once done);
+        #: guarded by the lock, since fetching and acknowledging may happen in different threads
         self._pending: dict[str, dict[int, bool]] = {}
+        self._lock = threading.Lock()
         self._validity: dict[str, int] = {}
+        #: per folder, UIDNEXT when it was last read: IDLE compares it to see mail that came in between
+        self._uidnext: dict[str, int] = {}
 
     @classmethod
     def from_settings(cls, settings: ImapSettings, **kwargs: Any) -> ImapSource:
@@ -139,28 +196,42 @@ class ImapSource:
     # -- connection --------------------------------------------------------
 
     def connect(self) -> None:
-        context = tls_context(self.ca_file, insecure=self.insecure)
+        """Connect, start TLS as configured and log in; errors become :class:`ImapError`."""
+        context = None
+        if self.tls == "none":
+            log.warning("IMAP without TLS (imap.tls = none): the password crosses the network in clear", extra={"host": self.host})
+        else:
+            context = tls_context(self.ca_file, insecure=self.insecure)
+        token = oauth_token(self.oauth_token_command, self.oauth_token_file) if self.oauth_token_command or self.oauth_token_file else ""
         with imap_errors(f"connection to {self.host}:{self.port}"):
-            client = imapclient.IMAPClient(self.host, port=self.port, ssl=self.tls == "ssl", ssl_context=context, timeout=self.timeout)
-            if self.tls == "starttls":
-                client.starttls(context)
-        with imap_errors(f"login as {self.user}"):
-            if self.oauth_token_command or self.oauth_token_file:
-                client.oauth2_login(self.user, oauth_token(self.oauth_token_command, self.oauth_token_file))
-            else:
-                client.login(self.user, self._password)
+            client = _Client(self.host, port=self.port, ssl=self.tls == "ssl", ssl_context=context, timeout=self.timeout)
+        try:
+            with imap_errors(f"STARTTLS with {self.host}:{self.port}"):
+                if self.tls == "starttls":
+                    client.starttls(context)
+            with imap_errors(f"login as {self.user}"):
+                if token:
+                    client.oauth2_login(self.user, token)
+                else:
+                    client.login(self.user, self._password)
+            with imap_errors("CAPABILITY"):
+                idle = client.has_capability("IDLE")
+        except ImapError:
+            _shutdown(client)
+            raise
         self.client = client
-        log.info("imap connected", extra={"mailbox": self.mailbox, "tls": self.tls})
+        log.info("imap connected", extra={"mailbox": self.mailbox, "tls": self.tls, "auth": "xoauth2" if token else "password", "idle": idle})
 
     def close(self) -> None:
+        """Log out; a connection that is already broken is just dropped."""
         if self.client is not None:
+            client, self.client = self.client, None
             try:
-                self.client.logout()
-            except (IMAPClientError, OSError, imapclient.imaplib.IMAP4.error):
-                pass
-            self.client = None
+                client.logout()
+            except (IMAPClientError, OSError, EOFError):
+                _shutdown(client)
 
-    def __enter__(self) -> ImapSource:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 
@@ -175,20 +246,27 @@ class ImapSource:
     # -- reading -----------------------------------------------------------
 
     def _select(self, folder: str) -> int:
+        """EXAMINE ``folder`` (read-only, so nothing can be changed by accident); returns its UIDVALIDITY."""
         with imap_errors(f"SELECT {folder}"):
             info = self._client().select_folder(folder, readonly=True)
-        return int(info[b"UIDVALIDITY"])
+        validity = int(info[b"UIDVALIDITY"])
+        with self._lock:
+            if self._validity.get(folder) not in (None, validity):
+                self._pending.pop(folder, None)  # UIDs of the old folder mean nothing now
+            self._validity[folder] = validity
+        if b"UIDNEXT" in info:
+            self._uidnext[folder] = int(info[b"UIDNEXT"])
+        return validity
 
-    def _uids(self, folder: str, validity: int) -> list[int]:
+    def _uids(self, folder: str, validity: int, mark: tuple[int, int] | None) -> list[int]:
         last = 0
-        if self.store is not None:
-            mark = self.store.watermark(self.mailbox, folder)
-            if mark is not None:
-                if mark[0] == validity:
-                    last = mark[1]
-                else:
-                    log.warning("UIDVALIDITY changed, rescanning", extra={"folder": folder, "old": mark[0], "new": validity})
-                    self.store.set_watermark(self.mailbox, folder, validity, 0)
+        if mark is not None:
+            if mark[0] == validity:
+                last = mark[1]
+            else:
+                # the watermark takes the new UIDVALIDITY with the first message done
+                log.warning("UIDVALIDITY changed, rescanning", extra={"folder": folder, "old": mark[0], "new": validity})
+        # "n:*" always matches the highest UID, even below n (RFC 3501 §6.4.8): filter below
         criteria: list[Any] = ["UID", f"{last + 1}:*"] if last else ["ALL"]
         if self.since:
             criteria += ["SINCE", self.since]
@@ -197,13 +275,24 @@ class ImapSource:
         return sorted(uid for uid in uids if uid > last)
 
     def fetch_new(self) -> Iterator[RawMessage]:
-        """Every message not read before, folder by folder, oldest UID first."""
+        """Every message not read before, folder by folder, oldest UID first, ``batch`` per FETCH.
+
+        The watermarks are read here, at the call; the messages are fetched
+        as the iterator is consumed, which may be in another thread (the
+        runner's worker pool reads its input in one): the iterator touches
+        only the IMAP connection, never the store.
+        """
+        self._client()
+        marks = {folder: self.store.watermark(self.mailbox, folder) if self.store is not None else None for folder in self.folders}
+        return self._fetch(marks)
+
+    def _fetch(self, marks: dict[str, tuple[int, int] | None]) -> Iterator[RawMessage]:
         client = self._client()
         for folder in self.folders:
             validity = self._select(folder)
-            self._validity[folder] = validity
-            uids = self._uids(folder, validity)
-            pending = self._pending.setdefault(folder, {})
+            uids = self._uids(folder, validity, marks[folder])
+            if uids:
+                log.debug("new messages", extra={"folder": folder, "count": len(uids), "first_uid": uids[0]})
             for start in range(0, len(uids), self.batch):
                 chunk = uids[start : start + self.batch]
                 with imap_errors(f"FETCH in {folder}"):
@@ -212,7 +301,8 @@ class ImapSource:
                     data = response.get(uid, {})
                     body = data.get(b"BODY[]")
                     source = f"{folder}:{validity}:{uid}"
-                    pending[uid] = False
+                    with self._lock:
+                        self._pending.setdefault(folder, {})[uid] = False
                     if body is None:
                         yield RawMessage(source, b"", problem="the server returned no body for this UID (deleted while reading?)")
                     else:
@@ -223,52 +313,107 @@ class ImapSource:
         """The runner has stored (or recorded) ``source``: move the watermark as far as is safe."""
         folder, _, rest = source.rpartition(":")
         folder, _, validity = folder.rpartition(":")
-        if not folder or folder not in self._pending:
-            return
-        pending = self._pending[folder]
-        uid = int(rest)
-        if uid in pending:
-            pending[uid] = True
-        high = None
-        for key in sorted(pending):
-            if not pending[key]:
-                break
-            high = key
-            del pending[key]
+        with self._lock:
+            if not folder or folder not in self._pending or str(self._validity.get(folder)) != validity:
+                return
+            pending = self._pending[folder]
+            uid = int(rest)
+            if uid in pending:
+                pending[uid] = True
+            high = None
+            for key in sorted(pending):
+                if not pending[key]:
+                    break
+                high = key
+                del pending[key]
         if high is not None and self.store is not None:
             self.store.set_watermark(self.mailbox, folder, int(validity), high)
 
     # -- waiting -------------------------------------------------------------
 
-    def wait(self, timeout: float, *, should_stop: Any = lambda: False) -> bool:
-        """Wait up to ``timeout`` seconds for new mail: IDLE where the server has it, else sleep.
+    def wait(self, timeout: float, *, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Wait up to ``timeout`` seconds for new mail: IDLE (RFC 2177) where the server has it, else sleep.
 
-        Returns True when the server announced something.
+        Returns True when new mail may be there.  IDLE watches the first
+        folder and is re-issued every ``idle_renew`` seconds, well before
+        the server's 30-minute inactivity limit; the other folders are read
+        at the next poll.  ``should_stop`` is checked twice a second.
         """
         client = self._client()
-        with imap_errors("capability"):
+        with imap_errors("CAPABILITY"):
             has_idle = client.has_capability("IDLE")
         if not has_idle:
-            end = time.monotonic() + timeout
-            while time.monotonic() < end and not should_stop():
-                time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            _sleep(timeout, should_stop)
             return False
         folder = self.folders[0]
-        with imap_errors(f"SELECT {folder}"):
-            client.select_folder(folder, readonly=True)
+        seen_next = self._uidnext.get(folder)
+        self._select(folder)
+        if seen_next is not None and self._uidnext.get(folder, seen_next) != seen_next:
+            return True  # mail came in between the last FETCH and now: IDLE would not announce it
+        end = time.monotonic() + timeout
+        while not should_stop():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if self._idle_once(min(left, self.idle_renew), should_stop):
+                return True
+            log.debug("idle renewed", extra={"folder": folder})
+        return False
+
+    def _idle_once(self, seconds: float, should_stop: Callable[[], bool]) -> bool:
+        client = self._client()
         with imap_errors("IDLE"):
             client.idle()
-            try:
-                end = time.monotonic() + min(timeout, IDLE_RENEW_SECONDS)
-                while time.monotonic() < end and not should_stop():
-                    responses = client.idle_check(timeout=min(0.5, max(0.05, end - time.monotonic())))
-                    if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                        return True
+            found = self._idle_check(client, seconds, should_stop)
+            _, responses = client.idle_done()
+        # an EXISTS may also come in just before the server ends IDLE
+        return found or any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+    @staticmethod
+    def _idle_check(client: imapclient.IMAPClient, seconds: float, should_stop: Callable[[], bool]) -> bool:
+        """True on an ``EXISTS``; raises when the server says BYE or the connection is gone.
+
+        imapclient's ``idle_check`` swallows end-of-file and returns an empty
+        list at once, so a dead connection shows up as quick empty answers:
+        a live server only wakes the socket to send a whole line.
+        """
+        end = time.monotonic() + seconds
+        quick_empty = 0
+        while not should_stop():
+            left = end - time.monotonic()
+            if left <= 0:
                 return False
-            finally:
-                client.idle_done()
+            step = min(0.5, left)
+            started = time.monotonic()
+            responses = client.idle_check(timeout=step)
+            for response in responses:
+                if response and response[0] == b"BYE":
+                    raise ImapError(f"the IMAP server closed the connection: {b' '.join(x for x in response if isinstance(x, bytes)).decode(errors='replace')}")
+            if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
+                return True
+            if not responses and time.monotonic() - started < step / 2:
+                quick_empty += 1
+                if quick_empty >= 3:
+                    raise ImapError("the IMAP server closed the connection during IDLE")
+            else:
+                quick_empty = 0
+        return False
 
     def append(self, folder: str, message: bytes, *, flags: tuple[bytes, ...] = (b"\\Draft",)) -> None:
         """APPEND a message (a draft) to ``folder``."""
         with imap_errors(f"APPEND to {folder}"):
             self._client().append(folder, message, flags=flags)
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not should_stop():
+        time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+
+
+def _shutdown(client: imapclient.IMAPClient) -> None:
+    """Drop a connection without the LOGOUT exchange (it is broken or never logged in)."""
+    try:
+        client.shutdown()
+    except (IMAPClientError, OSError, EOFError):
+        pass

@@ -49,6 +49,7 @@ _CHARSET_ALIASES = {
 }
 _UNKNOWN_8BIT = frozenset(("unknown-8bit", "x-unknown", "unknown", "x-user-defined", "8bit", "default", "us-ascii"))
 _WS = re.compile(r"[ \t]+\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 _QUOTE_LINE = re.compile(r"^[ \t]*>", re.M)
 _HTML_QUOTE = re.compile(r"<blockquote|yahoo_quoted|gmail_quote|divRplyFwdMsg|moz-cite-prefix", re.I)
 _NUL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -215,8 +216,32 @@ def _check_defects(msg: Message) -> list[str]:
     return defects
 
 
-def _addresses(value: str) -> list[tuple[str, str]]:
-    return [(n, a.strip().lower()) for n, a in email.utils.getaddresses([value]) if a and "@" in a]
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    """The ``(display name, address)`` pairs of an address header.
+
+    Addresses are taken from the raw header *before* any RFC 2047 word is
+    decoded: ``=?utf-8?q?Liam=0D=0ABcc=3A_spy=40evil?= <liam@acme.com>`` is
+    Liam's address with an odd display name, never ``spy@evil``.
+    """
+    raw = msg.get_all(name) or []
+    pairs = email.utils.getaddresses([str(v) for v in raw])
+    out = []
+    for display, addr in pairs:
+        addr = addr.strip().lower()
+        if not addr or "@" not in addr or any(c.isspace() or ord(c) < 32 for c in addr):
+            continue
+        out.append((_CONTROL.sub(" ", _decode_words(display)).strip(), addr))
+    return out
+
+
+def _decode_words(value: str) -> str:
+    try:
+        parts = email.header.decode_header(value)
+    except (email.errors.HeaderParseError, ValueError, LookupError):
+        return value
+    if not any(charset for _, charset in parts):
+        return value
+    return "".join(_decode_bytes(v, c or "utf-8", strict=False) if isinstance(v, bytes) else v for v, c in parts)
 
 
 def parse(raw: RawMessage) -> Reply:
@@ -256,7 +281,7 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     body = _WS.sub("\n", body)
 
     headers = {k.lower(): _header(msg, k) for k in msg.keys()}  # noqa: SIM118 - a Message, not a dict
-    from_pairs = _addresses(_header(msg, "from"))
+    from_pairs = _addresses(msg, "from")
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
     subject = _header(msg, "subject")
     date = None
@@ -271,7 +296,7 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     split = split_reply(body, sender_name=from_pairs[0][0] if from_pairs else "")
     signals: AutoSignals = autoreply.detect(headers, subject, from_addr, body, report_parts=out["report"])
     if signals.bounce and not signals.bounce_recipient:
-        signals = _with_flufl_recipient(msg, signals, {a for _, a in _addresses(_header(msg, "to"))})
+        signals = _with_flufl_recipient(msg, signals, {a for _, a in _addresses(msg, "to")})
     message_id = (msg.get("message-id") or "").strip()
     message_id = " ".join(str(message_id).split())
     refs = tuple(str(msg.get("references") or "").split())
@@ -280,8 +305,8 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
         message_id=message_id,
         from_name=from_name.strip().strip('"'),
         from_addr=from_addr,
-        to=tuple(a for _, a in _addresses(_header(msg, "to"))),
-        cc=tuple(_addresses(_header(msg, "cc"))),
+        to=tuple(a for _, a in _addresses(msg, "to")),
+        cc=tuple(_addresses(msg, "cc")),
         subject=subject,
         date=date,
         in_reply_to=" ".join(str(msg.get("in-reply-to") or "").split()),

@@ -4,6 +4,16 @@ It never touches ``/etc/dovecot`` or ``/run/dovecot``: everything lives under
 one directory, the server listens on loopback ports chosen at start, and it
 is stopped by its own pid file.  Needs Debian's ``dovecot-imapd`` and the
 ``openssl`` command.
+
+Each test can have a mailbox of its own: :meth:`Dovecot.add_user` writes a
+passwd file for a new user (one file per user, which Dovecot opens on the
+user's first login) and the user's Maildir is created on that login.
+``oauth2_url`` turns on XOAUTH2 and OAUTHBEARER, checked by Dovecot's
+``oauth2`` passdb against an RFC 7662 token introspection endpoint (a fake
+one in the tests).  ``idle=False`` hides IDLE from the capability list.
+
+>>> Dovecot(Path("/tmp/x")).settings(tls="none")["TRIAGE_IMAP_TLS"]
+'none'
 """
 
 from __future__ import annotations
@@ -11,12 +21,16 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
@@ -25,6 +39,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies aside: nobody may reap them here)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def available() -> bool:
@@ -41,6 +67,10 @@ class Dovecot:
     user: str = "sdr@example.test"
     password: str = "s3cret-pass"
     idle: bool = True
+    #: an RFC 7662 introspection URL: turns on XOAUTH2/OAUTHBEARER through the ``oauth2`` passdb
+    oauth2_url: str = ""
+    users: dict[str, str] = field(default_factory=dict)
+    _ids: tuple[int, int] = field(default=(0, 0), init=False, repr=False)
 
     @property
     def conf(self) -> Path:
@@ -80,7 +110,9 @@ class Dovecot:
                 "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\nservice ipc {\n  chroot =\n}\n"
                 "service old-stats {\n  chroot =\n}\nservice imap-urlauth-login {\n  chroot =\n}\n"
             )
-        (root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}:{uid}:{gid}::{root}/mail/{self.user}::\n")
+        self._ids = (uid, gid)
+        self.users.setdefault(self.user, self.password)
+        self._write_passwd()
         capability = "" if self.idle else "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UIDPLUS UNSELECT CHILDREN NAMESPACE ESEARCH\n"
         self.conf.write_text(
             f"""
@@ -95,16 +127,19 @@ ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_failure_delay = 0
+# no auth penalty for loopback: a test's failed login must not slow the next test's logins
+login_trusted_networks = 127.0.0.0/8
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.oauth2_url else ""}
 mail_location = maildir:{root}/mail/%u/Maildir
 mail_fsync = never
 mail_max_userip_connections = 200
 first_valid_uid = {min(uid, 65534)}
 first_valid_gid = {min(gid, 65534)}
 {service_users}{capability}
-passdb {{
+{self._oauth2_passdb()}passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+{"  mechanisms = plain login" + chr(10) if self.oauth2_url else ""}  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
   driver = static
@@ -143,6 +178,33 @@ service imap-login {{
 }}
 """
         )
+
+    def _write_passwd(self) -> None:
+        # one passwd file per user: Dovecot re-reads a changed passwd file at most
+        # once a second, but opens a file it has not seen at once
+        uid, gid = self._ids
+        (self.root / "users").mkdir(exist_ok=True)
+        for user, password in self.users.items():
+            if "/" in user or ":" in user or ":" in password:
+                raise ValueError(f"unusable test user {user!r}")
+            tmp = self.root / "users" / f".{user}.tmp"
+            tmp.write_text(f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{self.root}/mail/{user}::\n")
+            tmp.replace(self.root / "users" / user)  # atomic: the auth process may be reading it
+
+    def _oauth2_passdb(self) -> str:
+        if not self.oauth2_url:
+            return ""
+        (self.root / "oauth2.conf").write_text(
+            f"introspection_mode = post\nintrospection_url = {self.oauth2_url}\nforce_introspection = yes\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        return f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {self.root}/oauth2.conf\n}}\n"
+
+    def add_user(self, user: str, password: str) -> None:
+        """Give ``user`` a mailbox of its own (created on first login)."""
+        self.users[user] = password
+        if self.conf.exists():  # started: else start() writes it
+            self._write_passwd()
 
     def start(self) -> Dovecot:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -184,15 +246,33 @@ service imap-login {{
         raise RuntimeError(f"dovecot did not start on port {self.port}: {log[-2000:]}")
 
     def stop(self) -> None:
-        subprocess.run([DOVECOT, "-c", str(self.conf), "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """Stop the master and every process it started, clients' ``imap`` processes included.
+
+        ``dovecot stop`` alone ends the master but, here, leaves its children
+        running: logged-in ``imap`` processes keep serving their clients and
+        an ``imap-login`` keeps the listening sockets, so a "restart" would
+        not drop any connection.  The whole process group is signalled
+        instead (the master leads it), and waited for.
+        """
         pid_file = self.root / "run" / "master.pid"
+        try:
+            pgid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if not _group_alive(pgid):
+            return
+        os.killpg(pgid, signal.SIGTERM)
         end = time.monotonic() + 10
-        while pid_file.exists() and time.monotonic() < end:
-            time.sleep(0.05)
+        while _group_alive(pgid):
+            if time.monotonic() > end:
+                os.killpg(pgid, signal.SIGKILL)
+                end = time.monotonic() + 10
+            time.sleep(0.02)
+        pid_file.unlink(missing_ok=True)
 
     def restart(self) -> None:
+        """Stop (dropping every client connection) and start again on the same ports."""
         self.stop()
-        time.sleep(0.2)
         self._launch()
         self._wait()
 
@@ -200,14 +280,34 @@ service imap-login {{
         out = subprocess.run(["doveadm", "-c", str(self.conf), *args], check=True, capture_output=True, text=True)
         return out.stdout
 
-    def settings(self, *, tls: str = "ssl", folder: str = "INBOX") -> dict[str, str]:
-        """``TRIAGE_IMAP_*`` variables that point triage at this server."""
+    def settings(self, *, tls: str = "ssl", folder: str = "INBOX", user: str = "") -> dict[str, str]:
+        """``TRIAGE_IMAP_*`` variables that point triage at this server (as ``user``, default the first)."""
+        user = user or self.user
         return {
             "TRIAGE_IMAP_HOST": "127.0.0.1" if tls == "none" else "localhost",
             "TRIAGE_IMAP_PORT": str(self.tls_port if tls == "ssl" else self.port),
-            "TRIAGE_IMAP_USER": self.user,
-            "TRIAGE_IMAP_PASSWORD": self.password,
+            "TRIAGE_IMAP_USER": user,
+            "TRIAGE_IMAP_PASSWORD": self.users.get(user, self.password),
             "TRIAGE_IMAP_FOLDER": folder,
             "TRIAGE_IMAP_TLS": tls,
             "TRIAGE_IMAP_CA_FILE": str(self.ca_file),
         }
+
+    @contextmanager
+    def client(self, user: str = "") -> Iterator[Any]:
+        """A logged-in imapclient connection over IMAPS, to set up and inspect mailboxes in tests."""
+        import ssl
+
+        import imapclient
+
+        user = user or self.user
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        conn = imapclient.IMAPClient("localhost", port=self.tls_port, ssl=True, ssl_context=context, timeout=30)
+        try:
+            conn.login(user, self.users.get(user, self.password))
+            yield conn
+        finally:
+            try:
+                conn.logout()
+            except (imapclient.exceptions.IMAPClientError, OSError):
+                pass
