@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -24,7 +25,9 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
 
     Waits with IMAP IDLE where the server has it, polls otherwise, reconnects
     with backoff after errors; SIGTERM or SIGINT finishes the message in hand
-    and exits 0.  Logs one JSON object per line on stderr.
+    and exits 0.  Logs one JSON object per line on stderr.  With [[mailboxes]]
+    in the config and a PostgreSQL TRIAGE_DB, several daemons share the
+    mailboxes through leases (lease_seconds).
 
     Example: TRIAGE_IMAP_HOST=imap.example.com TRIAGE_IMAP_USER=sdr@example.com triage daemon --metrics-port 9108
     """
@@ -43,7 +46,7 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
     root = ctx.find_root().obj
     settings = root["settings"]
     try:
-        if source is None and not settings.imap.host:
+        if source is None and not settings.imap.host and not settings.mailboxes:
             raise ConfigError("no mailbox configured: set TRIAGE_IMAP_HOST, TRIAGE_IMAP_USER and TRIAGE_IMAP_PASSWORD (or [imap] in the config file), or give --source")
         decider = _build_decider(settings, root.get("model_dir"))
         composer = _build_composer(settings)
@@ -54,8 +57,13 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
                 metrics.serve(metrics_port)
             except OSError as exc:
                 raise ConfigError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror}; choose another --metrics-port") from exc
-        with Store(settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days) as store:
-            recovered = recover_interrupted(store)
+        with Store(
+            settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days,
+            follow_up_cap_days=settings.follow_up_cap_days,
+        ) as store:
+            # with other daemons alive, an item in "sending" may be theirs, in hand right now
+            alone = not settings.mailboxes or not store.live_leases("daemon:")
+            recovered = recover_interrupted(store) if alone else 0
             if recovered:
                 log.warning("forwards interrupted while sending went back to review", extra={"count": recovered})
             # the same pipeline as the one-shot run, serial: the message in hand is always this process's
@@ -72,6 +80,26 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
                     if result.sent or result.failed or result.deferred:
                         log.info("outbox delivered", extra={"sent": result.sent, "failed": result.failed, "deferred": result.deferred})
                 metrics.queue_depth = len(store.outbox("pending")) + len(store.outbox("approved"))
+
+            if settings.mailboxes and source is None:
+                from .fleet import Fleet
+
+                def after_round() -> None:
+                    after_poll()
+                    with metrics.lock:
+                        metrics.replies = dict(runner.summary.labels)
+                        metrics.failed_messages = runner.summary.failed
+                        metrics.last_poll = time.time()
+
+                fleet = Fleet(
+                    runner=runner, store=store, mailboxes=settings.mailboxes, stop=stop,
+                    open_source=lambda mailbox: ImapSource.from_settings(mailbox, store=store),
+                    poll_seconds=min(poll_seconds, settings.lease_seconds / 3), lease_seconds=settings.lease_seconds,
+                    after_poll=after_round,
+                )
+                log.info("daemon started", extra={"mailboxes": len(settings.mailboxes), "holder": fleet.holder})
+                fleet.run()
+                sys.exit(0)
 
             log.info("daemon started", extra={"source": str(source) if source else f"{settings.imap.user}@{settings.imap.host}"})
             Daemon(runner=runner, open_source=open_source, stop=stop, poll_seconds=poll_seconds, metrics=metrics, after_poll=after_poll).run()

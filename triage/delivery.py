@@ -224,31 +224,46 @@ def send_approved(
     ``approved``, with the error recorded, for the next ``outbox send``.
     """
     result = SendResult()
-    items = store.outbox("approved")
-    for index, item in enumerate(items):
-        if should_stop():
+    while not should_stop():
+        # claimed in small batches: on PostgreSQL several daemons claim different items at once
+        # (FOR UPDATE SKIP LOCKED); a claimed item is already "sending"
+        batch = store.claim_approved(limit=10)
+        if not batch:
             break
-        blocked = _blocked(store, item)
-        if blocked:
-            store.set_state(item.id, "failed", error=blocked, expect=("approved",))
-            log.warning("forward not sent", extra={"item": item.id, "error": blocked})
-            result.failed += 1
-            result.problems.append((item.id, blocked))
-            continue
-        if not store.set_state(item.id, "sending", expect=("approved",)):
-            continue  # another process took it
-        outcome, error = _deliver(store, transport, item, retries=retries, backoff=backoff, sleep=sleep)
-        setattr(result, outcome, getattr(result, outcome) + 1)
-        if error:
-            result.problems.append((item.id, error))
-        if outcome == "deferred":
-            for rest in items[index + 1 :]:
+        for index, item in enumerate(batch):
+            if should_stop():
+                _put_back(store, batch[index:], "not tried: stopping")
+                return result
+            blocked = _blocked(store, item)
+            if blocked:
+                store.set_state(item.id, "failed", error=blocked, expect=("sending",))
+                log.warning("forward not sent", extra={"item": item.id, "error": blocked})
+                result.failed += 1
+                result.problems.append((item.id, blocked))
+                continue
+            outcome, error = _deliver(store, transport, item, retries=retries, backoff=backoff, sleep=sleep)
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            if error:
+                result.problems.append((item.id, error))
+            if outcome == "deferred":
                 note = "will retry: not tried, the server was unavailable"
-                if store.set_state(rest.id, "approved", error=note, expect=("approved",)):
-                    result.deferred += 1
-                    result.problems.append((rest.id, note))
-            break
+                for rest in batch[index + 1 :]:
+                    if store.set_state(rest.id, "approved", error=note, expect=("sending",)):
+                        result.deferred += 1
+                        result.problems.append((rest.id, note))
+                in_batch = {b.id for b in batch}
+                for rest in store.outbox("approved"):
+                    if rest.id not in in_batch:
+                        store.set_state(rest.id, "approved", error=note, expect=("approved",))
+                        result.deferred += 1
+                        result.problems.append((rest.id, note))
+                return result
     return result
+
+
+def _put_back(store: Store, items: list[OutboxItem], note: str) -> None:
+    for item in items:
+        store.set_state(item.id, "approved", error=note, expect=("sending",))
 
 
 def _blocked(store: Store, item: OutboxItem) -> str | None:
