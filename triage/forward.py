@@ -8,8 +8,6 @@ replier writes can add or change a header of the outgoing mail.
 
 from __future__ import annotations
 
-import email.errors
-import email.header
 import email.utils
 import re
 import string
@@ -19,6 +17,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 from .extract import guess_address, normalise_email
+from .parsing import decode_words
 from .records import Decision, Forward, Reply
 
 DEFAULT_SUBJECT = "$referrer_first suggested I get in touch"
@@ -38,16 +37,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 _PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|tr|rv|sv|vs|odp|antw|ответ|отв)\s*:\s*)+", re.I)
 
 
-def _decode_words(value: str) -> str:
-    try:
-        parts = email.header.decode_header(value)
-    except (email.errors.HeaderParseError, ValueError, LookupError):
-        return value
-    if not any(charset for _, charset in parts):
-        return value
-    return "".join(v.decode(c or "utf-8", "replace") if isinstance(v, bytes) else v for v, c in parts)
-
-
 def clean_header_text(value: str, *, limit: int = 120) -> str:
     """Text safe for a header: no line breaks or control characters, bounded length.
 
@@ -62,7 +51,7 @@ def clean_header_text(value: str, *, limit: int = 120) -> str:
     'Jane Bcc: x@evil.example'
     """
     for _ in range(3):
-        decoded = _decode_words(value)
+        decoded = decode_words(value)
         if decoded == value:
             break
         value = decoded

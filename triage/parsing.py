@@ -56,24 +56,11 @@ _NUL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _header(msg: Message, name: str) -> str:
-    """A header decoded from RFC 2047 words to text; never raises."""
+    """A header decoded from RFC 2047 words to text, on one line; never raises."""
     raw = msg.get(name)
     if raw is None:
         return ""
-    if isinstance(raw, email.header.Header):
-        raw = str(raw)
-    try:
-        parts = email.header.decode_header(str(raw))
-    except (email.errors.HeaderParseError, ValueError, LookupError):
-        return str(raw)
-    out = []
-    for value, charset in parts:
-        if isinstance(value, bytes):
-            out.append(_decode_bytes(value, charset or "utf-8", strict=False))
-        else:
-            out.append(value)
-    text = "".join(out) if any(c for _, c in parts) else str(raw)
-    return " ".join(text.split())
+    return " ".join(decode_words(str(raw)).split())
 
 
 def _codec(charset: str) -> str | None:
@@ -230,11 +217,12 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
         addr = addr.strip().lower()
         if not addr or "@" not in addr or any(c.isspace() or ord(c) < 32 for c in addr):
             continue
-        out.append((_CONTROL.sub(" ", _decode_words(display)).strip(), addr))
+        out.append((_CONTROL.sub(" ", decode_words(display)).strip(), addr))
     return out
 
 
-def _decode_words(value: str) -> str:
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words decoded to text, in any charset triage reads; never raises."""
     try:
         parts = email.header.decode_header(value)
     except (email.errors.HeaderParseError, ValueError, LookupError):
