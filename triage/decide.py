@@ -71,7 +71,7 @@ class Decider:
         contact: Contact | None = None
         back = None
         if label == "referral" or label == "out_of_office":
-            contact = extract_contact(reply, ours=self.ours, default_region=self.default_region, recognised=self._recognised(reply))
+            contact = extract_contact(reply, ours=self.ours, default_region=self.default_region, recognised=lambda: self._recognised(reply))
             if contact:
                 reasons.append("contact from " + ", ".join(f"{k}: {v!r}" for k, v in contact.spans.items()))
         if label == "out_of_office":

@@ -146,32 +146,35 @@ def extract_contact(
     *,
     ours: Iterable[str] = (),
     default_region: str = "US",
-    recognised: Sequence[names.Candidate] = (),
+    recognised: Callable[[], Sequence[names.Candidate]] = lambda: (),
 ) -> Contact | None:
     """The person ``reply`` refers us to, or ``None`` when it names nobody.
 
     ``ours`` are our own addresses (the outreach mailbox, the SDRs): never a
-    contact.  ``recognised`` are names an entity recogniser found in the new
-    text; they back up the rules when the rules find nobody.
+    contact.  ``recognised`` gives the names an entity recogniser finds in the
+    new text; it is asked only when the rules find nobody.
     """
     text = reply.new_text or ""
     region = region_for(reply, default_region)
     own_addrs = {reply.from_addr} | {a.lower() for a in ours} | set(reply.to)
     own_names = _own_names(reply)
-    # the replier's own number is in their signature; one also written in the new text
-    # (bilingual auto-replies repeat it below a "---") is what the reply points to
-    own_phones = {p.e164 for p in find_phones(reply.signature + "\n" + reply.quoted, region)} - {p.e164 for p in find_phones(text, region)}
+    # The replier's own number sits in the signature, which is not searched.  Our SDR's
+    # number sits in the quoted outreach: a number of the new text that is also there is
+    # ours, leaked through a client's odd quoting.  (Digits are compared, not parsed:
+    # phonenumbers over a long quoted thread is the slowest step of extraction.)
+    quoted = reply.quoted.casefold()
+    ours_quoted = re.sub(r"\D", "", reply.quoted) if any(a and a in quoted for a in own_addrs - {reply.from_addr}) else ""
     spans: dict[str, str] = {}
 
     emails = [(a, pos) for a, pos in find_emails(text) if a not in own_addrs]
-    phones = [p for p in find_phones(text, region) if p.e164 not in own_phones]
+    phones = [p for p in find_phones(text, region) if not (ours_quoted and p.e164[-8:] in ours_quoted)]
     name: str | None = None
     email: str | None = None
 
     cues = [c for c in names.after_cues(text) + names.leading(text) if not _is_own(c.name, own_names)]
     cues.sort(key=lambda c: (c.position, -c.strength))
     if not cues:
-        cues = [c for c in recognised if not _is_own(c.name, own_names)]
+        cues = [c for c in recognised() if not _is_own(c.name, own_names)]
     chosen: names.Candidate | None = None
     if emails:
         # the address the reply points to: the one that fits a cued name, else the first personal one

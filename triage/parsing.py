@@ -51,7 +51,10 @@ _UNKNOWN_8BIT = frozenset(("unknown-8bit", "x-unknown", "unknown", "x-user-defin
 _WS = re.compile(r"[ \t]+\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 _QUOTE_LINE = re.compile(r"^[ \t]*>", re.M)
-_HTML_QUOTE = re.compile(r"<blockquote|yahoo_quoted|gmail_quote|divRplyFwdMsg|moz-cite-prefix", re.I)
+_HEADER_BLOCK = re.compile(r"^[ \t]*\*?(?:from|von|de|от|da|van|fra)\s*:.*\n[ \t]*\*?(?:sent|date|gesendet|envoyé|enviado|отправлено|дата|datum|sendt)\s*:", re.I | re.M)
+# HTML quote containers whose plain alternative often loses the quoting (Outlook's plain
+# part keeps its From:/Sent: block, which the splitter reads: no need to convert its HTML)
+_HTML_QUOTE = re.compile(r"<blockquote|yahoo_quoted|gmail_quote|moz-cite-prefix", re.I)
 _NUL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -135,7 +138,7 @@ def _walk(msg: Message, depth: int, counter: list[int], out: dict[str, list[str]
                     if wanted is None and out["plain"] + out["html"]:
                         break
             added = out["plain"][plain_before:]
-            if wanted and added and not any(_QUOTE_LINE.search(t) for t in added):
+            if wanted and added and not any(_QUOTE_LINE.search(t) or _HEADER_BLOCK.search(t) for t in added):
                 html = next((p for p in payload if isinstance(p, Message) and p.get_content_type() == "text/html"), None)
                 if html is not None:
                     markup = _part_text(html)
