@@ -246,8 +246,11 @@ def run_once(
                 raise ConfigError("no mailbox configured: give --source PATH, or set TRIAGE_IMAP_HOST (and USER, PASSWORD) or [imap] in the config file")
             with ImapSource.from_settings(settings.imap, store=store, since=since_date) as imap_source:
                 runner.on_done = imap_source.done
+                if not dry_run:
+                    runner.on_decided = imap_source.decided
                 with _progress(not as_json, None, "triaging") as advance:
                     summary = runner.process(imap_source.fetch_new(), advance=advance)
+                imap_source.apply_actions()
     finally:
         if store is not None:
             store.close()

@@ -48,6 +48,10 @@ class ImapSettings:
     oauth_token_file: str = ""
     batch: int = 200
     drafts_folder: str = "Drafts"
+    #: after a reply is stored: add the keyword $triage_<label> (off by default)
+    flag_handled: bool = False
+    #: after a reply is stored: move it to this folder; "{label}" is replaced (e.g. "Triage/{label}")
+    move_handled: str = ""
 
 
 @dataclass

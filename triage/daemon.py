@@ -186,7 +186,10 @@ class Daemon:
     def _poll(self, source: Any) -> None:
         before = dict(self.runner.summary.labels)
         failed = self.runner.summary.failed
+        self.runner.on_decided = getattr(source, "decided", None)
         self.runner.process(source.fetch_new())
+        if hasattr(source, "apply_actions"):
+            source.apply_actions()
         self._count(before, failed)
         self.metrics.healthy = True
         if self.after_poll:

@@ -119,8 +119,11 @@ class Fleet:
                 return
             source = self.held[name]
             self.runner.on_done = source.done
+            self.runner.on_decided = getattr(source, "decided", None)
             try:
                 self.runner.process(source.fetch_new())
+                if hasattr(source, "apply_actions"):
+                    source.apply_actions()
             except ImapError as exc:
                 log.warning("mailbox error, letting it go", extra={"mailbox": name, "error": str(exc)})
                 self._drop(name, release=True)

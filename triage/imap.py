@@ -152,6 +152,8 @@ class ImapSource:
         since: dt.date | None = None,
         timeout: float = 30.0,
         idle_renew: float = IDLE_RENEW_SECONDS,
+        flag_handled: bool = False,
+        move_handled: str = "",
     ) -> None:
         if tls not in ("ssl", "starttls", "none"):
             raise ConfigError(f"imap tls = {tls!r}: use ssl, starttls or none")
@@ -170,6 +172,10 @@ class ImapSource:
         self.since = since
         self.timeout = timeout
         self.idle_renew = idle_renew
+        self.flag_handled = flag_handled
+        self.move_handled = move_handled
+        #: (folder, uidvalidity, uid, label) of stored replies, for :meth:`apply_actions`
+        self._handled: list[tuple[str, int, int, str]] = []
         self.mailbox = f"{user}@{host}"
         self.client: imapclient.IMAPClient | None = None
         #: per folder, the UIDs handed out and not yet acknowledged by :meth:`done` (True once done);
@@ -187,7 +193,7 @@ class ImapSource:
             folders=tuple(f.strip() for f in settings.folder.split(",") if f.strip()) or ("INBOX",),
             tls=settings.tls, ca_file=settings.ca_file, insecure=settings.insecure,
             oauth_token_command=settings.oauth_token_command, oauth_token_file=settings.oauth_token_file,
-            batch=settings.batch, **kwargs,
+            batch=settings.batch, flag_handled=settings.flag_handled, move_handled=settings.move_handled, **kwargs,
         )
 
     def __repr__(self) -> str:  # never show the password
@@ -308,6 +314,55 @@ class ImapSource:
                     else:
                         received = data.get(b"INTERNALDATE")
                         yield RawMessage(source, bytes(body), received=received if isinstance(received, dt.datetime) else None)
+
+    def decided(self, source: str, label: str) -> None:
+        """Remember a stored reply's label for the optional flag or move (:meth:`apply_actions`)."""
+        if not (self.flag_handled or self.move_handled):
+            return
+        rest, _, uid = source.rpartition(":")
+        folder, _, validity = rest.rpartition(":")
+        if folder and uid.isdigit() and validity.isdigit():
+            with self._lock:
+                self._handled.append((folder, int(validity), int(uid), label))
+
+    def apply_actions(self) -> None:
+        """Flag (``$triage_<label>``) or move the replies stored since the last call; off by default.
+
+        Run after a pass, not during it: the folders are read with EXAMINE
+        (read-only) so that reading can never change the mailbox.
+        """
+        with self._lock:
+            handled, self._handled = self._handled, []
+        if not handled:
+            return
+        client = self._client()
+        groups: dict[tuple[str, int, str], list[int]] = {}
+        for folder, validity, uid, label in handled:
+            groups.setdefault((folder, validity, label), []).append(uid)
+        for (folder, validity, label), uids in sorted(groups.items()):
+            with imap_errors(f"SELECT {folder}"):
+                info = client.select_folder(folder)
+            if int(info[b"UIDVALIDITY"]) != validity:
+                log.warning("UIDVALIDITY changed before the handled replies were flagged or moved", extra={"folder": folder})
+                continue
+            if self.flag_handled:
+                with imap_errors(f"STORE in {folder}"):
+                    client.add_flags(uids, [f"$triage_{label}".encode()], silent=True)
+            if self.move_handled:
+                target = self.move_handled.replace("{label}", label)
+                with imap_errors(f"MOVE to {target}"):
+                    if not client.folder_exists(target):
+                        client.create_folder(target)
+                    if client.has_capability("MOVE"):
+                        client.move(uids, target)
+                    else:
+                        client.copy(uids, target)
+                        client.delete_messages(uids, silent=True)
+                        client.uid_expunge(uids)
+            log.info("replies post-processed", extra={"folder": folder, "label": label, "count": len(uids), "moved_to": self.move_handled or None})
+        for folder in {f for f, _, _ in groups}:
+            with imap_errors(f"SELECT {folder}"):
+                client.select_folder(folder, readonly=True)
 
     def done(self, source: str) -> None:
         """The runner has stored (or recorded) ``source``: move the watermark as far as is safe."""

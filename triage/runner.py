@@ -132,6 +132,8 @@ class Runner:
     on_done: Callable[[str], None] | None = None
     #: the outreach we sent, removed from replies whatever the client did to the quoting
     outreach: Outreach | None = None
+    #: called with a stored reply's source and label (the IMAP source flags or moves it)
+    on_decided: Callable[[str, str], None] | None = None
     should_stop: Callable[[], bool] = lambda: False
     workers: int = 1
     summary: Summary = field(default_factory=Summary)
@@ -239,6 +241,8 @@ class Runner:
             self._done(work.source)
             return
         self._done(work.source)
+        if self.on_decided:
+            self.on_decided(work.source, decision.label)
         self.summary.labels[decision.label] += 1
         self.summary.forwards += forward is not None
         self.summary.review += decision.needs_review

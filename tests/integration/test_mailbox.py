@@ -219,3 +219,30 @@ def test_long_message_ids_keep_their_threading_headers_as_they_are(mailbox: Mail
     for got in smtp.wait_for(len(ids)):
         message = got.message()
         assert "=?" not in message["In-Reply-To"] and "=?" not in message["References"], message["In-Reply-To"]
+
+
+def test_handled_replies_are_flagged_and_moved_per_label_when_asked(mailbox: Mailbox, cli: Cli) -> None:
+    paths = fixtures("referral", 2) + fixtures("not_interested", 2)
+    mailbox.append_files(paths)
+    result = cli.run(TRIAGE_IMAP_MOVE_HANDLED="Triage/{label}", TRIAGE_IMAP_FLAG_HANDLED="1")
+    assert result.exit_code == 0, result.stderr
+    with mailbox.client() as conn:
+        conn.select_folder("INBOX", readonly=True)
+        assert conn.search(["ALL"]) == []
+        for label in ("referral", "not_interested"):
+            conn.select_folder(f"Triage/{label}", readonly=True)
+            uids = conn.search(["ALL"])
+            assert len(uids) == 2
+            flags = conn.get_flags(uids)
+            assert all(f"$triage_{label}".encode() in f for f in flags.values())
+            assert all(b"\\Seen" not in f for f in flags.values())
+
+
+def test_handled_replies_stay_put_by_default(mailbox: Mailbox, cli: Cli) -> None:
+    mailbox.append_files(fixtures("referral", 2))
+    assert cli.run().exit_code == 0
+    with mailbox.client() as conn:
+        conn.select_folder("INBOX", readonly=True)
+        uids = conn.search(["ALL"])
+        assert len(uids) == 2
+        assert all(not any(f.startswith(b"$triage") for f in flags) for flags in conn.get_flags(uids).values())
