@@ -48,6 +48,8 @@ class ImapSettings:
     oauth_token_file: str = ""
     batch: int = 200
     drafts_folder: str = "Drafts"
+    #: where our sent outreach is, to remove it from replies: "" finds the \\Sent folder, "none" turns it off
+    sent_folder: str = ""
     #: after a reply is stored: add the keyword $triage_<label> (off by default)
     flag_handled: bool = False
     #: after a reply is stored: move it to this folder; "{label}" is replaced (e.g. "Triage/{label}")

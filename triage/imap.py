@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import select
 import shlex
 import socket
@@ -127,6 +128,16 @@ def _buffered(client: imapclient.IMAPClient) -> bool:
         return False
 
 
+_IN_REPLY_TO = re.compile(rb"^in-reply-to:\s*(<[^<>\s]+>)", re.I | re.M)
+
+
+def _in_reply_to(data: bytes) -> str:
+    """The In-Reply-To Message-ID of a raw message (headers only), or ""."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = _IN_REPLY_TO.search(head)
+    return m.group(1).decode("ascii", "replace") if m else ""
+
+
 class ImapSource:
     """New messages of one mailbox.  Use as a context manager.
 
@@ -154,6 +165,7 @@ class ImapSource:
         idle_renew: float = IDLE_RENEW_SECONDS,
         flag_handled: bool = False,
         move_handled: str = "",
+        sent_folder: str = "",
     ) -> None:
         if tls not in ("ssl", "starttls", "none"):
             raise ConfigError(f"imap tls = {tls!r}: use ssl, starttls or none")
@@ -174,6 +186,11 @@ class ImapSource:
         self.idle_renew = idle_renew
         self.flag_handled = flag_handled
         self.move_handled = move_handled
+        self.sent_folder = sent_folder
+        #: a second connection for the Sent folder: the first one is busy reading the inbox
+        self._sent: imapclient.IMAPClient | None = None
+        self._sent_name: str | None = None
+        self._sent_cache: dict[str, str | None] = {}
         #: (folder, uidvalidity, uid, label) of stored replies, for :meth:`apply_actions`
         self._handled: list[tuple[str, int, int, str]] = []
         self.mailbox = f"{user}@{host}"
@@ -193,7 +210,8 @@ class ImapSource:
             folders=tuple(f.strip() for f in settings.folder.split(",") if f.strip()) or ("INBOX",),
             tls=settings.tls, ca_file=settings.ca_file, insecure=settings.insecure,
             oauth_token_command=settings.oauth_token_command, oauth_token_file=settings.oauth_token_file,
-            batch=settings.batch, flag_handled=settings.flag_handled, move_handled=settings.move_handled, **kwargs,
+            batch=settings.batch, flag_handled=settings.flag_handled, move_handled=settings.move_handled,
+            sent_folder=settings.sent_folder, **kwargs,
         )
 
     def __repr__(self) -> str:  # never show the password
@@ -228,8 +246,17 @@ class ImapSource:
         self.client = client
         log.info("imap connected", extra={"mailbox": self.mailbox, "tls": self.tls, "auth": "xoauth2" if token else "password", "idle": idle})
 
+    def _close_sent(self) -> None:
+        if self._sent is not None:
+            try:
+                self._sent.logout()
+            except (IMAPClientError, OSError, EOFError):
+                _shutdown(self._sent)
+            self._sent = None
+
     def close(self) -> None:
         """Log out; a connection that is already broken is just dropped."""
+        self._close_sent()
         if self.client is not None:
             client, self.client = self.client, None
             try:
@@ -303,6 +330,7 @@ class ImapSource:
                 chunk = uids[start : start + self.batch]
                 with imap_errors(f"FETCH in {folder}"):
                     response = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+                ours = self._outreach([response.get(uid, {}).get(b"BODY[]") or b"" for uid in chunk])
                 for uid in chunk:
                     data = response.get(uid, {})
                     body = data.get(b"BODY[]")
@@ -313,7 +341,61 @@ class ImapSource:
                         yield RawMessage(source, b"", problem="the server returned no body for this UID (deleted while reading?)")
                     else:
                         received = data.get(b"INTERNALDATE")
-                        yield RawMessage(source, bytes(body), received=received if isinstance(received, dt.datetime) else None)
+                        yield RawMessage(
+                            source, bytes(body), received=received if isinstance(received, dt.datetime) else None,
+                            outreach=ours.get(_in_reply_to(bytes(body))),
+                        )
+
+    def _outreach(self, bodies: list[bytes]) -> dict[str, str | None]:
+        """Our sent messages that these replies answer, by Message-ID, from the Sent folder."""
+        if self.sent_folder.lower() == "none":
+            return {}
+        wanted = {mid for mid in (_in_reply_to(b) for b in bodies) if mid and mid not in self._sent_cache}
+        if wanted:
+            try:
+                self._lookup_sent(wanted)
+            except ImapError as exc:
+                # removing our text is a refinement: without it the quote splitter still works
+                log.warning("cannot read the Sent folder", extra={"error": str(exc)})
+                self._sent_cache.update(dict.fromkeys(wanted))
+        return {mid: text for mid in (_in_reply_to(b) for b in bodies) if mid and (text := self._sent_cache.get(mid))}
+
+    def _lookup_sent(self, message_ids: set[str]) -> None:
+        from .parsing import parse
+
+        if self._sent is None:
+            helper = ImapSource(
+                host=self.host, port=self.port, user=self.user, password=self._password, tls=self.tls, ca_file=self.ca_file,
+                insecure=self.insecure, oauth_token_command=self.oauth_token_command, oauth_token_file=self.oauth_token_file,
+                timeout=self.timeout,
+            )
+            helper.connect()
+            connection = helper._client()
+            self._sent = connection
+            with imap_errors("LIST"):
+                self._sent_name = self.sent_folder or connection.find_special_folder(imapclient.imapclient.SENT)
+            if self._sent_name:
+                with imap_errors(f"SELECT {self._sent_name}"):
+                    connection.select_folder(self._sent_name, readonly=True)
+        sent = self._sent
+        if not self._sent_name or sent is None:
+            self._sent_cache.update(dict.fromkeys(message_ids))
+            return
+        for mid in sorted(message_ids):
+            with imap_errors(f"SEARCH in {self._sent_name}"):
+                uids = sent.search(["HEADER", "Message-ID", mid])
+            text = None
+            if uids:
+                with imap_errors(f"FETCH in {self._sent_name}"):
+                    data = sent.fetch(uids[:1], ["BODY.PEEK[]"]).get(uids[0], {}).get(b"BODY[]")
+                if data:
+                    try:
+                        text = parse(RawMessage("sent", bytes(data))).body
+                    except Exception:  # noqa: BLE001 - a sent message we cannot read just is not used
+                        text = None
+            if len(self._sent_cache) > 5000:
+                self._sent_cache.clear()
+            self._sent_cache[mid] = text
 
     def decided(self, source: str, label: str) -> None:
         """Remember a stored reply's label for the optional flag or move (:meth:`apply_actions`)."""

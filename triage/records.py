@@ -31,6 +31,8 @@ class RawMessage:
     received: dt.datetime | None = None
     #: set by a source that could not read the message whole (too large...)
     problem: str | None = None
+    #: the text of our own message this one replies to, when the source found it (IMAP Sent folder)
+    outreach: str | None = None
 
 
 @dataclass(frozen=True)

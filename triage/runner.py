@@ -74,6 +74,8 @@ class _Stages:
             return _Work(raw.source, error=exc.reason)
         if self.outreach:
             reply = self.outreach.strip(reply)
+        if raw.outreach:
+            reply = Outreach([raw.outreach]).strip(reply)
         if self.since and reply.date and _local_date(reply.date) < self.since and raw.received is None:
             return _Work(raw.source, reply=reply, before_since=True)
         return _Work(raw.source, reply=reply)

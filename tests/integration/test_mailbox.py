@@ -246,3 +246,42 @@ def test_handled_replies_stay_put_by_default(mailbox: Mailbox, cli: Cli) -> None
         uids = conn.search(["ALL"])
         assert len(uids) == 2
         assert all(not any(f.startswith(b"$triage") for f in flags) for flags in conn.get_flags(uids).values())
+
+
+def test_our_sent_outreach_is_removed_even_when_the_client_lost_the_quoting(mailbox: Mailbox, cli: Cli) -> None:
+    outreach = (
+        b"From: Sam Carter <sam.carter@brightline.io>\r\nTo: Hana Kobayashi <hana@kestrel-dyn.example>\r\n"
+        b"Subject: pipeline reviews at Kestrel\r\nDate: Mon, 02 Mar 2026 09:00:00 +0000\r\nMessage-ID: <outreach-77@brightline.io>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Hi Hana,\r\n\r\nWho runs the weekly pipeline review at Kestrel Dynamics? We help revenue teams stop\r\n"
+        b"rebuilding the forecast in spreadsheets every Monday morning.\r\n\r\nCould you point me to the right person?\r\n\r\nSam\r\n"
+    )
+    reply = (
+        b"From: Hana Kobayashi <hana@kestrel-dyn.example>\r\nTo: Sam Carter <sam.carter@brightline.io>\r\n"
+        b"Subject: Re: pipeline reviews at Kestrel\r\nDate: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <reply-77@kestrel-dyn.example>\r\n"
+        b"In-Reply-To: <outreach-77@brightline.io>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Not interested, thanks.\r\n\r\n"
+        b"Who runs the weekly pipeline review at Kestrel Dynamics? We help revenue teams stop rebuilding the forecast in\r\n"
+        b"spreadsheets every Monday morning. Could you point me to the right person?\r\n"
+    )
+    mailbox.append(outreach, folder="Sent")
+    mailbox.append(reply)
+    result = cli.run("--json")
+    assert result.exit_code == 0, result.stderr
+    con = cli.connect()
+    (new_text,) = con.execute("SELECT new_text FROM replies WHERE key = '<reply-77@kestrel-dyn.example>'").fetchone()
+    assert new_text == "Not interested, thanks."
+
+
+def test_without_the_sent_folder_the_pasted_outreach_stays(mailbox: Mailbox, cli: Cli) -> None:
+    """The control for the test above: the quote splitter alone cannot know this text is ours."""
+    reply = (
+        b"From: Hana Kobayashi <hana@kestrel-dyn.example>\r\nTo: Sam Carter <sam.carter@brightline.io>\r\n"
+        b"Subject: Re: pipeline reviews\r\nDate: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <reply-78@kestrel-dyn.example>\r\n"
+        b"In-Reply-To: <outreach-78@brightline.io>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Not interested, thanks.\r\n\r\nWho runs the weekly pipeline review at Kestrel Dynamics?\r\n"
+    )
+    mailbox.append(reply)
+    assert cli.run(TRIAGE_IMAP_SENT_FOLDER="none").exit_code == 0
+    (new_text,) = cli.connect().execute("SELECT new_text FROM replies").fetchone()
+    assert "weekly pipeline review" in new_text
