@@ -16,4 +16,4 @@ USER triage
 VOLUME ["/data"]
 EXPOSE 9108
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/healthz')" || exit 1
-CMD ["triage", "daemon", "--metrics-port", "9108"]
+CMD ["triage", "daemon", "--metrics-port", "9108", "--metrics-host", "0.0.0.0"]

@@ -18,9 +18,12 @@ log = logging.getLogger("triage.daemon")
 @click.option("--source", type=click.Path(path_type=Path), help="Poll a local Maildir or folder instead of the IMAP mailbox.")
 @click.option("--poll", "poll_seconds", default=60.0, show_default=True, help="Seconds between polls when the server has no IDLE (and the IDLE wait).")
 @click.option("--metrics-port", type=int, help="Serve /healthz and Prometheus /metrics on this port (127.0.0.1).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for the metrics port (0.0.0.0 in a container).")
 @click.option("--auto-send", is_flag=True, help="Deliver approved forwards after each poll (delivery smtp or drafts).")
 @click.pass_context
-def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics_port: int | None, auto_send: bool) -> None:
+def daemon(
+    ctx: click.Context, source: Path | None, poll_seconds: float, metrics_port: int | None, metrics_host: str, auto_send: bool
+) -> None:
     """Watch the mailbox and triage every new reply until stopped.
 
     Waits with IMAP IDLE where the server has it, polls otherwise, reconnects
@@ -54,9 +57,9 @@ def daemon(ctx: click.Context, source: Path | None, poll_seconds: float, metrics
         metrics = Metrics()
         if metrics_port:
             try:
-                metrics.serve(metrics_port)
+                metrics.serve(metrics_port, host=metrics_host)
             except OSError as exc:
-                raise ConfigError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror}; choose another --metrics-port") from exc
+                raise ConfigError(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}; choose another --metrics-port") from exc
         with Store(
             settings.db, follow_up_days=settings.follow_up_days, no_date_follow_up_days=settings.no_date_follow_up_days,
             follow_up_cap_days=settings.follow_up_cap_days,
