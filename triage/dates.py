@@ -119,7 +119,7 @@ def _parse_candidates(text: str, lang: str, settings: dict[str, Any]) -> list[tu
     for m in _CANDIDATE.finditer(text):
         said = m.group(0)
         try:
-            when = dateparser.parse(said, languages=[lang], settings=settings)  # type: ignore[arg-type]
+            when = dateparser.parse(said, languages=[lang], settings=settings)
         except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
             when = None
         if when is not None:

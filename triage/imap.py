@@ -191,6 +191,9 @@ class ImapSource:
         self._sent: imapclient.IMAPClient | None = None
         self._sent_name: str | None = None
         self._sent_cache: dict[str, str | None] = {}
+        self._sent_ids: dict[str, int] = {}
+        self._sent_last = 0
+        self._sent_validity = 0
         #: (folder, uidvalidity, uid, label) of stored replies, for :meth:`apply_actions`
         self._handled: list[tuple[str, int, int, str]] = []
         self.mailbox = f"{user}@{host}"
@@ -381,21 +384,49 @@ class ImapSource:
         if not self._sent_name or sent is None:
             self._sent_cache.update(dict.fromkeys(message_ids))
             return
-        for mid in sorted(message_ids):
-            with imap_errors(f"SEARCH in {self._sent_name}"):
-                uids = sent.search(["HEADER", "Message-ID", mid])
+        index = self._sent_index(sent)
+        uids = {mid: index[mid] for mid in message_ids if mid in index}
+        bodies: dict[int, Any] = {}
+        if uids:
+            with imap_errors(f"FETCH in {self._sent_name}"):
+                bodies = sent.fetch(sorted(set(uids.values())), ["BODY.PEEK[]"])
+        if len(self._sent_cache) > 5000:
+            self._sent_cache.clear()
+        for mid in message_ids:
+            data = bodies.get(uids[mid], {}).get(b"BODY[]") if mid in uids else None
             text = None
-            if uids:
-                with imap_errors(f"FETCH in {self._sent_name}"):
-                    data = sent.fetch(uids[:1], ["BODY.PEEK[]"]).get(uids[0], {}).get(b"BODY[]")
-                if data:
-                    try:
-                        text = parse(RawMessage("sent", bytes(data))).body
-                    except Exception:  # noqa: BLE001 - a sent message we cannot read just is not used
-                        text = None
-            if len(self._sent_cache) > 5000:
-                self._sent_cache.clear()
+            if data:
+                try:
+                    text = parse(RawMessage("sent", bytes(data))).body
+                except Exception:  # noqa: BLE001 - a sent message we cannot read just is not used
+                    text = None
             self._sent_cache[mid] = text
+
+    def _sent_index(self, sent: imapclient.IMAPClient) -> dict[str, int]:
+        """Message-ID → UID of the Sent folder, read once and then only for new UIDs.
+
+        One FETCH of a header field for the new messages costs less than a
+        SEARCH per reply (which halved the reading rate).
+        """
+        with imap_errors(f"SELECT {self._sent_name}"):
+            info = sent.select_folder(self._sent_name, readonly=True)
+        validity = int(info.get(b"UIDVALIDITY", 0))
+        if validity != self._sent_validity:
+            self._sent_ids, self._sent_last, self._sent_validity = {}, 0, validity
+        if int(info.get(b"UIDNEXT", 0)) > self._sent_last + 1 or not info.get(b"UIDNEXT"):
+            with imap_errors(f"FETCH in {self._sent_name}"):
+                new = [uid for uid in sent.search(["UID", f"{self._sent_last + 1}:*"]) if uid > self._sent_last]
+                fetched = sent.fetch(new, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if new else {}
+            for uid, data in fetched.items():
+                if uid <= self._sent_last:
+                    continue
+                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"") or b""
+                m = re.search(rb"<[^<>\s]+>", bytes(header))
+                if m:
+                    self._sent_ids[m.group(0).decode("ascii", "replace")] = uid
+            if fetched:
+                self._sent_last = max(self._sent_last, max(fetched))
+        return self._sent_ids
 
     def decided(self, source: str, label: str) -> None:
         """Remember a stored reply's label for the optional flag or move (:meth:`apply_actions`)."""
