@@ -111,8 +111,10 @@ def _is_attribution(lines: list[str], i: int) -> int:
     if starts and len(line) > 8 and _ATTRIBUTION_END.search(line[-40:]):
         return 1
     # Gmail and others wrap long attributions: "On Tue, ... Sam Carter <\nsam@x.io> wrote:"
-    if starts and nxt and not _QUOTED.match(lines[i + 1]):
-        joined = line + " " + nxt
+    # Gmail may wrap right before the closing bracket: "... <lena@kontora.de\n>:" (that ">" is no quote)
+    wrapped_bracket = bool(re.fullmatch(r">\s*:", nxt)) and "<" in line
+    if starts and nxt and (wrapped_bracket or not _QUOTED.match(lines[i + 1])):
+        joined = line + ("" if wrapped_bracket else " ") + nxt
         if len(joined) < 300 and (
             _ATTRIBUTION_END.search(joined[-40:]) or _RU_GMAIL.search(joined) or _DATED_ADDR.search(joined)
             or (_VERB_THEN_WRITER.search(joined) and re.search(r"\d", joined))

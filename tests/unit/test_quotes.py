@@ -116,3 +116,9 @@ def test_known_outreach_is_removed_even_when_the_client_mangled_the_quoting(tmp_
     stripped = Outreach.from_path(tmp_path).strip(reply)
     assert stripped.new_text == "Talk to Mia Chen, mia.chen@kestrel.example.com - she owns the forecast."
     assert "spreadsheets" in stripped.quoted
+
+
+def test_gmail_attribution_wrapped_before_the_closing_bracket() -> None:
+    text = "Kein Interesse.\n\nW. Hofbauer\n\nAm Mo., 7. Sept. 2026 um 08:30 Uhr schrieb Lena Vogel <lena.vogel@kontora.de\n>:\n\n> Hallo Herr Hofbauer,"
+    split = split_reply(text, sender_name="Walter Hofbauer")
+    assert split.quoted.startswith("Am Mo., 7. Sept. 2026") and "schrieb" not in split.signature
