@@ -396,13 +396,7 @@ def training(tmp: Path, n: int, seed: int) -> dict[str, Any]:
 
     examples, _ = corpus.load(gen.FIXTURES)
     pairs = bench_train.build([e for e in examples if e.label in LABELS], n, seed)
-    path = tmp / f"train_{n}.jsonl"
-    with path.open("w", encoding="utf-8") as fh:
-        for reply, label in pairs:
-            text = reply.new_text or reply.body
-            if reply.new_text and reply.quoted:
-                text += "\n\n" + reply.quoted
-            fh.write(json.dumps({"label": label, "subject": reply.subject, "text": text}, ensure_ascii=False) + "\n")
+    path = bench_train.write_jsonl(pairs, tmp / f"train_{n}.jsonl")
     cmd = [TRIAGE, "train", str(path), "--no-grouped", "--no-ner"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
     env["TRIAGE_DB"] = str(tmp / "unused.db")

@@ -107,6 +107,17 @@ def build(examples, n: int, seed: int, *, perturbed: bool = True):
     return out
 
 
+def write_jsonl(pairs, path: Path) -> Path:
+    """The built replies as a JSONL data set for `triage train` (new text, then the quote)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for reply, label in pairs:
+            text = reply.new_text or reply.body
+            if reply.new_text and reply.quoted:
+                text += "\n\n" + reply.quoted
+            fh.write(json.dumps({"label": label, "subject": reply.subject, "text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
 def run_cli(args: list[str], *, blas_threads: int | None = None) -> dict[str, float]:
     env = dict(os.environ)
     if blas_threads is not None:
@@ -198,13 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         cli["cli:fixtures"] = run_cli([exe, "train", str(args.fixtures), "--no-grouped"])
         if not args.no_cli_1000:
             with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp:
-                path = Path(tmp) / f"perturbed_{args.n}.jsonl"
-                with path.open("w", encoding="utf-8") as fh:
-                    for reply, label in pairs:
-                        text = reply.new_text or reply.body
-                        if reply.new_text and reply.quoted:
-                            text += "\n\n" + reply.quoted
-                        fh.write(json.dumps({"label": label, "subject": reply.subject, "text": text}, ensure_ascii=False) + "\n")
+                path = write_jsonl(pairs, Path(tmp) / f"perturbed_{args.n}.jsonl")
                 cli[f"cli:{args.n}"] = run_cli([exe, "train", str(path), "--no-grouped"])
                 if args.cli_blas1:
                     cli[f"cli:{args.n}[blas=1]"] = run_cli([exe, "train", str(path), "--no-grouped"], blas_threads=1)

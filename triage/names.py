@@ -222,20 +222,6 @@ def near(text: str, position: int) -> list[Candidate]:
     return out
 
 
-def trim_to_address(name: str, address: str) -> str:
-    """Drop trailing words that do not belong to the person the address names.
-
-    >>> trim_to_address("Ciara Nolan Credit", "ciara.nolan@x.ie")
-    'Ciara Nolan'
-    """
-    local = re.sub(r"[^a-z]", "", strip_accents(address.partition("@")[0]))
-    words = name.split()
-    matched = [i for i, w in enumerate(words) if len(strip_accents(w)) >= 3 and re.sub(r"[^a-z]", "", strip_accents(w)) in local]
-    if matched and matched[-1] < len(words) - 1 and matched[-1] >= 1:
-        return " ".join(words[: matched[-1] + 1])
-    return name
-
-
 def address_fit(name: str, address: str) -> int:
     """How well ``name`` fits the local part of ``address`` (0 = not at all)."""
     local = re.sub(r"[^a-z]", "", strip_accents(address.partition("@")[0]))

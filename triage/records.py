@@ -98,7 +98,6 @@ class Contact:
     email: str | None = None
     phone: str | None = None
     title: str | None = None
-    guessed_email: bool = False
     spans: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, str | None]:
