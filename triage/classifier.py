@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import platform
 import re
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import scipy
+import scipy.sparse
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -274,19 +276,189 @@ def save(model: Pipeline, directory: Path, *, metadata: dict[str, Any]) -> None:
     (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+class _Block:
+    """One TF-IDF vectoriser of the saved pipeline, applied to a batch without scikit-learn's analysers.
+
+    Only the configuration :func:`build_pipeline` uses is supported (lower
+    case, l2 norm, sublinear tf, idf; word 1–2-grams by a token pattern, or
+    ``char_wb`` n-grams); :meth:`Scorer.of` checks that before using it.
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer, offset: int) -> None:
+        self.vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self.size = len(self.vocabulary)
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.offset = offset
+        self.chars = vectorizer.analyzer == "char_wb"
+        self.low, self.high = vectorizer.ngram_range
+        self.pattern = re.compile(vectorizer.token_pattern)
+        #: word → the vocabulary indices of its character n-grams (with repeats); words repeat
+        #: across replies, so each word is cut into n-grams once.  Bounded for long-running daemons.
+        self._cache: dict[str, np.ndarray] = {}
+        if not self.chars:
+            self._index_words()
+
+    def _index_words(self) -> None:
+        # every token that appears in a term gets a number; a bigram is then the pair of its
+        # tokens' numbers, looked up in a sorted array instead of joining strings per document
+        tokens: dict[str, int] = {}
+        unigram: list[int] = []
+        pairs: list[tuple[int, int, int]] = []
+        for term, index in self.vocabulary.items():
+            parts = term.split(" ")
+            ids = [tokens.setdefault(t, len(tokens)) for t in parts]
+            if len(parts) == 1:
+                unigram.extend([-1] * (ids[0] + 1 - len(unigram)))
+                unigram[ids[0]] = index
+            else:
+                pairs.append((ids[0], ids[1], index))
+        unigram.extend([-1] * (len(tokens) - len(unigram)))
+        self.tokens = tokens
+        self.unigram = np.asarray(unigram, dtype=np.intp)
+        width = max(len(tokens), 1)
+        keys = np.asarray([a * width + b for a, b, _ in pairs], dtype=np.intp)
+        order = np.argsort(keys)
+        self.width = width
+        self.pair_keys = keys[order]
+        self.pair_index = np.asarray([i for _, _, i in pairs], dtype=np.intp)[order]
+
+    def _word_grams(self, word: str) -> np.ndarray:
+        # the n-grams of " word " as scikit-learn's char_wb analyser makes them
+        padded = f" {word} "
+        size = len(padded)
+        vocabulary = self.vocabulary
+        found = []
+        for n in range(self.low, self.high + 1):
+            for i in range(max(1, size - n + 1)):
+                index = vocabulary.get(padded[i : i + n])
+                if index is not None:
+                    found.append(index)
+            if size <= n:  # a short word counts once, as in scikit-learn
+                break
+        return np.asarray(found, dtype=np.intp)
+
+    def _char_terms(self, lowered: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(document number, feature index) of every character n-gram occurrence in the batch."""
+        cache = self._cache
+        if len(cache) > 200_000:
+            cache.clear()
+        words_per_doc = [doc.split() for doc in lowered]
+        words = [w for ws in words_per_doc for w in ws]
+        cached = list(map(cache.get, words))
+        grams = [found if found is not None else cache.setdefault(word, self._word_grams(word)) for word, found in zip(words, cached)]
+        if not grams:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+        per_word = np.fromiter(map(len, grams), dtype=np.intp, count=len(grams))
+        doc_of_word = np.repeat(np.arange(len(lowered), dtype=np.intp), [len(ws) for ws in words_per_doc])
+        return np.repeat(doc_of_word, per_word), np.concatenate(grams)
+
+    def _word_terms(self, lowered: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(document number, feature index) of every word uni- and bigram occurrence in the batch."""
+        tokens_per_doc = [self.pattern.findall(doc) for doc in lowered]
+        flat = [t for ts in tokens_per_doc for t in ts]
+        ids = np.fromiter(map(self.tokens.get, flat, itertools.repeat(-1)), dtype=np.intp, count=len(flat))
+        doc = np.repeat(np.arange(len(lowered), dtype=np.intp), [len(ts) for ts in tokens_per_doc])
+        docs_out, features_out = [], []
+        if self.low <= 1:
+            known = ids >= 0
+            uni = np.full(len(ids), -1, dtype=np.intp)
+            uni[known] = self.unigram[ids[known]]
+            keep = uni >= 0
+            docs_out.append(doc[keep])
+            features_out.append(uni[keep])
+        if self.high >= 2 and len(ids) > 1 and len(self.pair_keys):
+            first, second = ids[:-1], ids[1:]
+            valid = (first >= 0) & (second >= 0) & (doc[:-1] == doc[1:])
+            keys = first[valid] * self.width + second[valid]
+            where = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
+            hit = self.pair_keys[where] == keys
+            docs_out.append(doc[:-1][valid][hit])
+            features_out.append(self.pair_index[where[hit]])
+        if not docs_out:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+        return np.concatenate(docs_out), np.concatenate(features_out)
+
+    def add_scores(self, lowered: Sequence[str], coef_t: np.ndarray, scores: np.ndarray) -> None:
+        """Add this block's part of the linear decision function of each document to ``scores``."""
+        doc, feature = self._char_terms(lowered) if self.chars else self._word_terms(lowered)
+        if not len(feature):
+            return
+        # one key per (document, feature) occurrence: counting the keys gives every term frequency
+        keys, counts = np.unique(doc * self.size + feature, return_counts=True)
+        doc, feature = np.divmod(keys, self.size)
+        weights = (np.log(counts) + 1.0) * self.idf[feature]
+        weights /= np.sqrt(np.bincount(doc, weights * weights, minlength=len(lowered)))[doc]
+        # the keys are sorted by document: a CSR matrix of the batch, then one sparse-dense product
+        rows = np.searchsorted(doc, np.arange(len(lowered) + 1))
+        matrix = scipy.sparse.csr_matrix((weights, feature, rows), shape=(len(lowered), self.size))
+        scores += matrix @ coef_t[self.offset : self.offset + self.size]
+
+
+class Scorer:
+    """``predict_proba`` of a saved pipeline, computed straight from its arrays.
+
+    scikit-learn's vectorisers cut every document into n-grams in Python and
+    build sparse matrices; this reads the same vocabularies and weights but
+    cuts each distinct word into character n-grams only once, counts the
+    terms of a whole batch with one ``numpy.unique`` and adds up the weights
+    per document.  The probabilities are the same (a test compares them on
+    every fixture), several times faster.
+    """
+
+    def __init__(self, blocks: list[_Block], coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.blocks = blocks
+        self.coef_t = np.ascontiguousarray(coef.T)  # one row per feature: gathering rows is cheap
+        self.intercept = intercept
+
+    @classmethod
+    def of(cls, model: Pipeline) -> Scorer | None:
+        """A scorer for ``model``, or ``None`` when it is configured in a way the scorer does not reproduce."""
+        try:
+            vectorizers, lr = _parts(model)
+        except (KeyError, AttributeError):
+            return None
+        expected = {"lowercase": True, "norm": "l2", "use_idf": True, "sublinear_tf": True, "strip_accents": None,
+                    "preprocessor": None, "tokenizer": None, "stop_words": None, "binary": False}
+        blocks, offset = [], 0
+        for _, vec in vectorizers:
+            if any(getattr(vec, k, None) != v for k, v in expected.items()) or vec.analyzer not in ("word", "char_wb"):
+                return None
+            if vec.analyzer == "word" and vec.ngram_range[1] > 2:
+                return None
+            blocks.append(_Block(vec, offset))
+            offset += len(vec.vocabulary_)
+        if len(lr.classes_) < 3 or lr.coef_.shape[1] != offset:
+            return None  # binary models use a logistic, not a softmax: leave those to scikit-learn
+        return cls(blocks, np.asarray(lr.coef_, dtype=np.float64), np.asarray(lr.intercept_, dtype=np.float64))
+
+    def predict_proba(self, docs: Sequence[str]) -> np.ndarray:
+        scores = np.tile(self.intercept, (len(docs), 1))
+        if not docs:
+            return scores
+        lowered = [doc.lower() for doc in docs]
+        for block in self.blocks:
+            block.add_scores(lowered, self.coef_t, scores)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+
+
 @dataclass(frozen=True)
 class Classifier:
     """A loaded model and its metadata."""
 
     model: Pipeline
     metadata: dict[str, Any]
+    scorer: Scorer | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(str(c) for c in self.model.classes_)
 
     def predict_proba(self, docs: Sequence[str]) -> list[dict[str, float]]:
-        probs = self.model.predict_proba(list(docs))
+        docs = list(docs)
+        probs = self.scorer.predict_proba(docs) if self.scorer is not None else self.model.predict_proba(docs)
         return [{label: float(p) for label, p in zip(self.labels, row)} for row in probs]
 
 
@@ -326,4 +498,4 @@ def load(directory: Path) -> Classifier:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path} is not a readable triage model ({exc}); retrain it with `triage train DATA --out {directory}`") from exc
-    return Classifier(model=model, metadata=metadata)
+    return Classifier(model=model, metadata=metadata, scorer=Scorer.of(model))

@@ -81,3 +81,37 @@ def test_other_scikit_learn_versions_are_refused(small_model: Path, tmp_path: Pa
 def test_missing_model_says_how_to_build_one(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="triage train"):
         clf.load(tmp_path)
+
+
+def _fixture_documents() -> list[str]:
+    from triage.parsing import parse
+    from triage.records import RawMessage
+
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "emails"
+    return [clf.document(parse(RawMessage(str(p), p.read_bytes()))) for p in sorted(root.rglob("*.eml"))]
+
+
+def test_the_fast_scorer_gives_scikit_learns_probabilities(model: clf.Classifier) -> None:
+    assert model.scorer is not None, "the shipped model should be scored by the fast path"
+    docs = _fixture_documents() + [
+        "", "   ", "a", "x", "ÄÖÜ ß İstanbul ǅ", "tab\tand\u2028line\x1cseparators  and  spaces",
+        "not interested not interested not interested", "jane" * 40, "а б в г д",
+    ]
+    expected = model.model.predict_proba(docs)
+    for size in (1, 7, 32, len(docs)):  # batches of any size, and the word cache warm or cold
+        got = np.vstack([model.scorer.predict_proba(docs[i : i + size]) for i in range(0, len(docs), size)])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert model.scorer.predict_proba([]).shape == (0, len(model.labels))
+
+
+def test_the_fast_scorer_declines_what_it_does_not_reproduce(small_model: Path) -> None:
+    loaded = clf.load(small_model)
+    assert loaded.scorer is not None
+    np.testing.assert_allclose(loaded.scorer.predict_proba(DOCS), loaded.model.predict_proba(DOCS), atol=1e-12)
+    for change in ({"sublinear_tf": False}, {"norm": "l1"}, {"analyzer": "char"}, {"ngram_range": (1, 3)}, {"binary": True}):
+        model = clf.from_arrays(np.load(small_model / clf.MODEL_FILE, allow_pickle=False))
+        words = model.named_steps["features"].transformer_list[0][1]
+        words.set_params(**change)
+        assert clf.Scorer.of(model) is None, change
+    binary = clf.train(DOCS[:6], LABELS[:6])
+    assert clf.Scorer.of(binary) is None
