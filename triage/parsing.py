@@ -1,9 +1,11 @@
 """Raw bytes to a typed :class:`~triage.records.Reply`.
 
-Parsing uses the standard library's ``compat32`` policy and
+Parsing uses the standard library's ``compat32`` message tree and
 ``get_payload(decode=True)``: about five times faster than ``policy.default``
 with ``get_content()`` on real replies (see ``bench/``), and just as able to
-decode what real mail carries once charsets are handled here.
+decode what real mail carries once charsets are handled here.  The tree is
+built by :mod:`triage.mime`, which splits the common shapes of reply
+without reading the bodies line by line.
 
 Hostile input is bounded: a size cap is applied by the sources, the MIME
 tree walk stops at :data:`MAX_DEPTH` levels and :data:`MAX_PARTS` parts, and
@@ -22,16 +24,15 @@ import email.utils
 import hashlib
 import re
 from email.message import Message
-from email.policy import compat32
 
-from . import autoreply
+from . import autoreply, mime
 from .errors import MessageError
 from .html import html_to_text
 from .quotes import split_reply
 from .records import AutoSignals, RawMessage, Reply
 
-MAX_DEPTH = 12
-MAX_PARTS = 500
+MAX_DEPTH = mime.MAX_DEPTH
+MAX_PARTS = mime.MAX_PARTS
 MAX_TEXT_CHARS = 200_000
 
 # Charset names seen in the wild that Python's codecs do not know by that name.
@@ -245,7 +246,7 @@ def parse(raw: RawMessage) -> Reply:
     if data.count(b"\x00") > 16 and data.count(b"\x00") * 20 > len(data):
         raise MessageError("binary data, not an email message (NUL bytes)", source=raw.source)
     try:
-        msg = email.message_from_bytes(data, policy=compat32)
+        msg = mime.message_from_bytes(data)
     except (ValueError, TypeError, IndexError, LookupError, email.errors.MessageError) as exc:
         raise MessageError(f"cannot parse MIME: {exc}", source=raw.source) from exc
     if not msg.keys() or not (msg.get("from") or msg.get("message-id") or msg.get("date")):
