@@ -17,6 +17,7 @@ about 1 MB and 0.1 s here.)
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import itertools
 import json
@@ -26,18 +27,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy
 import scipy.sparse
-import sklearn
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion, Pipeline
-from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:  # scikit-learn takes about a second to import: only training and evaluation need it
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
 
 from .cues import cue_tokens
 from .errors import ModelError
@@ -80,6 +78,10 @@ def build_pipeline(*, c: float = 8.0) -> Pipeline:
     negation ("not interested"); the logistic regression gives calibrated
     enough probabilities for the review threshold.
     """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
     features = FeatureUnion(
         [
             ("words", TfidfVectorizer(lowercase=True, ngram_range=(1, 2), min_df=1, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")),
@@ -116,6 +118,8 @@ class Report:
 
 
 def make_report(y_true: Sequence[str], y_pred: Sequence[str], *, kind: str) -> Report:
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
     labels = tuple(label for label in LABELS if label in set(y_true) | set(y_pred))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
     per_class = {
@@ -141,6 +145,8 @@ def cross_validate(
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Stratified k-fold cross-validation, with a fixed seed."""
+    from sklearn.model_selection import StratifiedKFold
+
     y = np.asarray(labels)
     smallest = min(np.unique(y, return_counts=True)[1])
     folds = max(2, min(folds, int(smallest)))
@@ -190,16 +196,22 @@ def data_hash(docs: Sequence[str], labels: Sequence[str]) -> str:
     return hashlib.sha256("".join(items).encode()).hexdigest()
 
 
+def _sklearn_version() -> str:
+    return importlib.metadata.version("scikit-learn")
+
+
 def versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": _sklearn_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
     }
 
 
 def _fit(docs: Sequence[str], labels: Any) -> Pipeline:
+    from threadpoolctl import threadpool_limits
+
     # OpenBLAS threads spin against each other on matrices this small: one thread
     # fits 5-10x faster here than the default pool (measured on 2 cores)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -243,9 +255,11 @@ def to_arrays(model: Pipeline) -> dict[str, np.ndarray]:
 
 def from_arrays(arrays: Any) -> Pipeline:
     """Rebuild a fitted pipeline from :func:`to_arrays` output."""
-    spec = json.loads(bytes(arrays["spec"]).decode("utf-8"))
-    if spec.get("format") != FORMAT:
-        raise ModelError(f"model format {spec.get('format')} is not {FORMAT}: retrain the model")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    spec = _spec(arrays)
     union = []
     for item in spec["vectorizers"]:
         params = dict(item["params"])
@@ -260,6 +274,13 @@ def from_arrays(arrays: Any) -> Pipeline:
     lr.intercept_ = arrays["intercept"]
     lr.n_features_in_ = arrays["coef"].shape[1]
     return Pipeline([("features", FeatureUnion(union)), ("model", lr)])
+
+
+def _spec(arrays: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(bytes(arrays["spec"]).decode("utf-8"))
+    if spec.get("format") != FORMAT:
+        raise ModelError(f"model format {spec.get('format')} is not {FORMAT}: retrain the model")
+    return spec
 
 
 def save(model: Pipeline, directory: Path, *, metadata: dict[str, Any]) -> None:
@@ -281,17 +302,17 @@ class _Block:
 
     Only the configuration :func:`build_pipeline` uses is supported (lower
     case, l2 norm, sublinear tf, idf; word 1–2-grams by a token pattern, or
-    ``char_wb`` n-grams); :meth:`Scorer.of` checks that before using it.
+    ``char_wb`` n-grams); :meth:`Scorer.from_arrays` checks that first.
     """
 
-    def __init__(self, vectorizer: TfidfVectorizer, offset: int) -> None:
-        self.vocabulary: dict[str, int] = vectorizer.vocabulary_
+    def __init__(self, vocabulary: list[str], idf: np.ndarray, params: dict[str, Any], offset: int) -> None:
+        self.vocabulary: dict[str, int] = {term: i for i, term in enumerate(vocabulary)}
         self.size = len(self.vocabulary)
-        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.idf = np.asarray(idf, dtype=np.float64)
         self.offset = offset
-        self.chars = vectorizer.analyzer == "char_wb"
-        self.low, self.high = vectorizer.ngram_range
-        self.pattern = re.compile(vectorizer.token_pattern)
+        self.chars = params["analyzer"] == "char_wb"
+        self.low, self.high = params["ngram_range"]
+        self.pattern = re.compile(params["token_pattern"])
         #: word → the vocabulary indices of its character n-grams (with repeats); words repeat
         #: across replies, so each word is cut into n-grams once.  Bounded for long-running daemons.
         self._cache: dict[str, np.ndarray] = {}
@@ -405,31 +426,42 @@ class Scorer:
     every fixture), several times faster.
     """
 
-    def __init__(self, blocks: list[_Block], coef: np.ndarray, intercept: np.ndarray) -> None:
+    def __init__(self, blocks: list[_Block], coef: np.ndarray, intercept: np.ndarray, classes: tuple[str, ...]) -> None:
         self.blocks = blocks
         self.coef_t = np.ascontiguousarray(coef.T)  # one row per feature: gathering rows is cheap
         self.intercept = intercept
+        self.classes = classes
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> Scorer | None:
+        """A scorer for a model saved by :func:`to_arrays`, or ``None`` if it is configured in a way this does not reproduce."""
+        spec = _spec(arrays)
+        blocks, offset = [], 0
+        for item in spec["vectorizers"]:
+            params = item["params"]
+            wanted = {"lowercase": True, "norm": "l2", "use_idf": True, "sublinear_tf": True}
+            if any(params.get(k) != v for k, v in wanted.items()) or params["analyzer"] not in ("word", "char_wb"):
+                return None
+            if params["analyzer"] == "word" and params["ngram_range"][1] > 2:
+                return None
+            blocks.append(_Block(item["vocabulary"], arrays[f"idf_{item['name']}"], params, offset))
+            offset += len(item["vocabulary"])
+        coef = np.asarray(arrays["coef"], dtype=np.float64)
+        if len(spec["classes"]) < 3 or coef.shape[1] != offset:
+            return None  # binary models use a logistic, not a softmax: leave those to scikit-learn
+        return cls(blocks, coef, np.asarray(arrays["intercept"], dtype=np.float64), tuple(spec["classes"]))
 
     @classmethod
     def of(cls, model: Pipeline) -> Scorer | None:
-        """A scorer for ``model``, or ``None`` when it is configured in a way the scorer does not reproduce."""
+        """A scorer for a fitted pipeline (one that :func:`to_arrays` can save), or ``None``."""
         try:
-            vectorizers, lr = _parts(model)
+            vectorizers, _ = _parts(model)
         except (KeyError, AttributeError):
             return None
-        expected = {"lowercase": True, "norm": "l2", "use_idf": True, "sublinear_tf": True, "strip_accents": None,
-                    "preprocessor": None, "tokenizer": None, "stop_words": None, "binary": False}
-        blocks, offset = [], 0
-        for _, vec in vectorizers:
-            if any(getattr(vec, k, None) != v for k, v in expected.items()) or vec.analyzer not in ("word", "char_wb"):
-                return None
-            if vec.analyzer == "word" and vec.ngram_range[1] > 2:
-                return None
-            blocks.append(_Block(vec, offset))
-            offset += len(vec.vocabulary_)
-        if len(lr.classes_) < 3 or lr.coef_.shape[1] != offset:
-            return None  # binary models use a logistic, not a softmax: leave those to scikit-learn
-        return cls(blocks, np.asarray(lr.coef_, dtype=np.float64), np.asarray(lr.intercept_, dtype=np.float64))
+        unsaved = {"strip_accents": None, "preprocessor": None, "tokenizer": None, "stop_words": None, "binary": False}
+        if any(getattr(vec, k, None) != v for _, vec in vectorizers for k, v in unsaved.items()):
+            return None
+        return cls.from_arrays(to_arrays(model))
 
     def predict_proba(self, docs: Sequence[str]) -> np.ndarray:
         scores = np.tile(self.intercept, (len(docs), 1))
@@ -444,17 +476,32 @@ class Scorer:
         return scores
 
 
-@dataclass(frozen=True)
+@dataclass
 class Classifier:
-    """A loaded model and its metadata."""
+    """A loaded model and its metadata.
 
-    model: Pipeline
+    Replies are scored by :class:`Scorer` where it reproduces the model;
+    the scikit-learn pipeline is built from the saved arrays only when
+    something asks for it (training tools, or a model the scorer declines).
+    """
+
     metadata: dict[str, Any]
     scorer: Scorer | None = None
+    pipeline: Pipeline | None = None
+    #: the saved form (:func:`to_arrays`), to build the pipeline from on demand
+    arrays: dict[str, np.ndarray] | None = None
+
+    @property
+    def model(self) -> Pipeline:
+        if self.pipeline is None:
+            if self.arrays is None:
+                raise ModelError("this classifier has neither a pipeline nor saved arrays")
+            self.pipeline = from_arrays(self.arrays)
+        return self.pipeline
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(str(c) for c in self.model.classes_)
+        return self.scorer.classes if self.scorer is not None else tuple(str(c) for c in self.model.classes_)
 
     def predict_proba(self, docs: Sequence[str]) -> list[dict[str, float]]:
         docs = list(docs)
@@ -484,18 +531,21 @@ def load(directory: Path) -> Classifier:
     if metadata.get("sha256") and hashlib.sha256(data).hexdigest() != metadata["sha256"]:
         raise ModelError(f"{path} does not match the checksum in {meta_path}: the file was changed; retrain the model")
     saved = metadata.get("versions", {}).get("scikit-learn", "?")
-    if _minor(saved) != _minor(sklearn.__version__):
+    running = _sklearn_version()
+    if _minor(saved) != _minor(running):
         raise ModelError(
-            f"the model in {directory} was built with scikit-learn {saved}, this is {sklearn.__version__}: "
+            f"the model in {directory} was built with scikit-learn {saved}, this is {running}: "
             f"retrain it with `triage train DATA --out {directory}`"
         )
-    if saved != sklearn.__version__:
-        warnings.warn(f"model built with scikit-learn {saved}, running {sklearn.__version__}", UserWarning, stacklevel=2)
+    if saved != running:
+        warnings.warn(f"model built with scikit-learn {saved}, running {running}", UserWarning, stacklevel=2)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            model = from_arrays(arrays)
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved_arrays:
+            arrays = {name: saved_arrays[name] for name in saved_arrays.files}
+        scorer = Scorer.from_arrays(arrays)
+        pipeline = from_arrays(arrays) if scorer is None else None
     except ModelError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise ModelError(f"{path} is not a readable triage model ({exc}); retrain it with `triage train DATA --out {directory}`") from exc
-    return Classifier(model=model, metadata=metadata, scorer=Scorer.of(model))
+    return Classifier(metadata=metadata, scorer=scorer, pipeline=pipeline, arrays=arrays)

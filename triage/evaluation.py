@@ -64,7 +64,7 @@ def fit(examples: Sequence[Example]) -> clf.Classifier:
     docs = [clf.document(e.reply) for e in usable]
     labels = [e.label for e in usable]
     model = clf.train(docs, labels)
-    return clf.Classifier(model=model, metadata={"data_hash": clf.data_hash(docs, labels), "n": len(docs)})
+    return clf.Classifier(metadata={"data_hash": clf.data_hash(docs, labels), "n": len(docs)}, pipeline=model, scorer=clf.Scorer.of(model))
 
 
 def classifier_reports(
