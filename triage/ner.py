@@ -14,6 +14,7 @@ name it instead; its ``PERSON``/``PER`` entities then serve as candidates.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -49,6 +50,23 @@ _MODEL = {
     },
 }
 _TRAIN_CHARS = 700  # the person a reply points to is named early; shorter texts train much faster
+
+
+def _load_pipeline(source: str | Path) -> Any:
+    import spacy
+
+    path = Path(source)
+    target = path / NER_DIR if (path / NER_DIR).is_dir() else path
+    try:
+        if target.is_dir():
+            nlp = spacy.load(target)
+        else:
+            nlp = spacy.load(str(source), exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "tok2vec_unused"])
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the spaCy pipeline {source}: {exc}; train one with `triage train DATA --out models` or install it") from exc
+    if "ner" not in nlp.pipe_names:
+        raise ModelError(f"the spaCy pipeline {source} has no entity recogniser")
+    return nlp
 
 
 @dataclass(frozen=True)
@@ -116,28 +134,35 @@ def save(nlp: Any, directory: Path) -> None:
 
 
 class Recogniser:
-    """Finds candidate contact names with a trained or pretrained spaCy pipeline."""
+    """Finds candidate contact names with a trained or pretrained spaCy pipeline.
 
-    def __init__(self, nlp: Any) -> None:
-        self.nlp = nlp
+    spaCy and the pipeline are loaded at the first use, not at start-up: the
+    recogniser only backs up the name rules, many runs never need it, and
+    importing spaCy costs about a second.  A pipeline that is missing is
+    reported at once; one that cannot be read, at the first use.
+    """
+
+    def __init__(self, nlp: Any = None, *, source: str | Path | None = None) -> None:
+        self._nlp = nlp
+        self.source = source
+
+    @property
+    def nlp(self) -> Any:
+        if self._nlp is None:
+            assert self.source is not None
+            self._nlp = _load_pipeline(self.source)
+        return self._nlp
 
     @classmethod
-    def load(cls, source: str | Path) -> Recogniser:
+    def load(cls, source: str | Path, *, lazy: bool = True) -> Recogniser:
         """``source`` is a directory written by :func:`save` or the name of an installed pipeline."""
-        import spacy
-
         path = Path(source)
-        target = path / NER_DIR if (path / NER_DIR).is_dir() else path
-        try:
-            if target.is_dir():
-                nlp = spacy.load(target)
-            else:
-                nlp = spacy.load(str(source), exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "tok2vec_unused"])
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load the spaCy pipeline {source}: {exc}; train one with `triage train DATA --out models` or install it") from exc
-        if "ner" not in nlp.pipe_names:
-            raise ModelError(f"the spaCy pipeline {source} has no entity recogniser")
-        return cls(nlp)
+        if not (path / NER_DIR).is_dir() and not path.is_dir() and importlib.util.find_spec(str(source)) is None:
+            raise ModelError(f"no spaCy pipeline {source}: train one with `triage train DATA --out models`, or install it with pip")
+        recogniser = cls(source=source)
+        if not lazy:
+            recogniser.nlp  # noqa: B018 - load now
+        return recogniser
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
         out = []
