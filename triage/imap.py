@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import imapclient
+import imapclient.datetime_util
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from .config import ImapSettings
@@ -129,6 +130,53 @@ def _buffered(client: imapclient.IMAPClient) -> bool:
 
 
 _IN_REPLY_TO = re.compile(rb"^in-reply-to:\s*(<[^<>\s]+>)", re.I | re.M)
+_FETCH_UID = re.compile(rb"\bUID (\d+)")
+_FETCH_DATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
+
+
+def fetch_bodies(client: imapclient.IMAPClient, uids: list[int]) -> dict[int, tuple[bytes, dt.datetime | None]]:
+    """``UID FETCH uids (BODY.PEEK[] INTERNALDATE)``: each UID's raw message and received time.
+
+    imapclient tokenises every response in Python, which costs more than
+    everything else of a bare fetch (DESIGN.md section 5).  A body is one
+    literal, which imaplib already reads whole; only the few bytes around it
+    (``UID``, ``INTERNALDATE``) need reading.  So the command goes through
+    imaplib on imapclient's own connection, and a UID whose answer has any
+    other form (a server that sends the body as a quoted string, say) is
+    fetched again through imapclient.
+    """
+    imap = client._imap
+    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(BODY.PEEK[] INTERNALDATE)")
+    if typ != "OK":
+        raise _fetch_error(typ, data)
+    out: dict[int, tuple[bytes, dt.datetime | None]] = {}
+    for i, item in enumerate(data):
+        if not isinstance(item, tuple) or len(item) != 2:
+            continue  # the rest of a line after a literal, or an unsolicited FETCH (flags)
+        meta = item[0] + (data[i + 1] if i + 1 < len(data) and isinstance(data[i + 1], bytes) else b"")
+        uid = _FETCH_UID.search(meta)
+        if uid is None or b"BODY[]" not in item[0].upper():
+            continue
+        date = _FETCH_DATE.search(meta)
+        received = None
+        if date:
+            try:
+                received = imapclient.datetime_util.parse_to_datetime(date.group(1), normalise=client.normalise_times)
+            except ValueError:
+                received = None
+        out[int(uid.group(1))] = (item[1], received)
+    missing = [uid for uid in uids if uid not in out]
+    if missing:
+        for uid, fields in client.fetch(missing, ["BODY.PEEK[]", "INTERNALDATE"]).items():
+            body, received = fields.get(b"BODY[]"), fields.get(b"INTERNALDATE")
+            if body is not None:
+                out[uid] = (bytes(body), received if isinstance(received, dt.datetime) else None)
+    return out
+
+
+def _fetch_error(typ: str, data: Any) -> IMAPClientError:
+    detail = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+    return IMAPClientError(f"FETCH failed: {typ} {detail}")
 
 
 def _in_reply_to(data: bytes) -> str:
@@ -332,22 +380,17 @@ class ImapSource:
             for start in range(0, len(uids), self.batch):
                 chunk = uids[start : start + self.batch]
                 with imap_errors(f"FETCH in {folder}"):
-                    response = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
-                ours = self._outreach([response.get(uid, {}).get(b"BODY[]") or b"" for uid in chunk])
+                    response = fetch_bodies(client, chunk)
+                ours = self._outreach([response[uid][0] if uid in response else b"" for uid in chunk])
                 for uid in chunk:
-                    data = response.get(uid, {})
-                    body = data.get(b"BODY[]")
                     source = f"{folder}:{validity}:{uid}"
                     with self._lock:
                         self._pending.setdefault(folder, {})[uid] = False
-                    if body is None:
+                    if uid not in response:
                         yield RawMessage(source, b"", problem="the server returned no body for this UID (deleted while reading?)")
                     else:
-                        received = data.get(b"INTERNALDATE")
-                        yield RawMessage(
-                            source, bytes(body), received=received if isinstance(received, dt.datetime) else None,
-                            outreach=ours.get(_in_reply_to(bytes(body))),
-                        )
+                        body, received = response[uid]
+                        yield RawMessage(source, body, received=received, outreach=ours.get(_in_reply_to(body)))
 
     def _outreach(self, bodies: list[bytes]) -> dict[str, str | None]:
         """Our sent messages that these replies answer, by Message-ID, from the Sent folder."""
