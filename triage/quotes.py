@@ -54,6 +54,10 @@ _HEADER_NEXT = re.compile(
     re.I,
 )
 _QUOTED = re.compile(r"^\s*[\w.]{0,4}>")
+# the same test over a whole text at once: a line (of text split at "\n" only) that _QUOTED matches
+_QUOTED_LINE = re.compile(r"^[^\S\n]*[\w.]{0,4}>", re.M)
+# a line with some text that is not quoted
+_OWN_LINE = re.compile(r"^(?![^\S\n]*[\w.]{0,4}>)[^\n]*\S[^\n]*$", re.M)
 # The Bat!: "Дмитрий Орлов писал(а) 21.09.2026 10:15:" / "You wrote 21.09.2026:"
 # German and Italian Gmail put the writer after the verb: "... um 09:12 Uhr schrieb Lena Vogel <l@k.de>:"
 _VERB_THEN_WRITER = re.compile(r"\b(schrieb|ha scritto|scrisse|skrev|schreef|escreveu|wrote)\s+[^<>]{1,80}(<[^<>@\s]+@[^<>\s]+>)?\s*:\s*$", re.I)
@@ -167,18 +171,26 @@ def _find_signature(lines: list[str], sender_name: str = "") -> int | None:
 
 
 def _inline(quoted: list[str]) -> bool:
-    """Inline answers: the replier's lines between ``>`` lines after the attribution."""
-    seen_quote = False
-    own_after_quote = 0
-    for line in quoted[1:]:
-        if _QUOTED.match(line):
-            if own_after_quote and seen_quote:
-                return True
-            seen_quote = True
-        elif line.strip() and seen_quote:
-            if _HEADER_FROM.match(line) or _is_attribution([line], 0):
-                return False
-            own_after_quote += 1
+    """Inline answers: the replier's lines between ``>`` lines after the attribution.
+
+    True when, after the first ``>`` line, a line of the replier's own (not a
+    header block or another attribution) is followed by another ``>`` line.
+    The lines are searched as one text: long quoted threads are common.
+    """
+    text = "\n".join(quoted[1:])
+    first = _QUOTED_LINE.search(text)
+    if first is None:
+        return False
+    own_lines = list(_OWN_LINE.finditer(text, first.end()))
+    for i, own in enumerate(own_lines):
+        line = own.group()
+        if _HEADER_FROM.match(line) or _is_attribution([line], 0):
+            return False
+        later_quote = _QUOTED_LINE.search(text, own.end())
+        if later_quote is None:
+            return False
+        if i + 1 == len(own_lines) or later_quote.start() < own_lines[i + 1].start():
+            return True
     return False
 
 
@@ -189,7 +201,8 @@ def split_reply(text: str, *, sender_name: str = "") -> Split:
     >>> s.new_text, s.signature.splitlines()[0], s.quoted.splitlines()[0]
     ('Talk to Jane.', 'Best,', 'On Tue, Mar 4, 2025 at 9:12 AM Sam <s@x.io> wrote:')
     """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
     start = None
     span = 0
     for i in range(len(lines)):
@@ -199,7 +212,8 @@ def split_reply(text: str, *, sender_name: str = "") -> Split:
             break
         if _QUOTED.match(lines[i]):
             break
-    first_quote = next((i for i, ln in enumerate(lines) if _QUOTED.match(ln)), None)
+    quote_at = _QUOTED_LINE.search(text)
+    first_quote = text.count("\n", 0, quote_at.start()) if quote_at else None
     before_has_text = start is not None and any(ln.strip() for ln in lines[:start])
 
     if start is not None and before_has_text and not _inline(lines[start:]):
