@@ -8,11 +8,12 @@ one regular expression finds at C speed.  :func:`message_from_bytes` builds
 the same tree as ``email.message_from_bytes(data, policy=compat32)`` that
 way, parsing only the header blocks with the standard parser.
 
+Attached messages (``message/rfc822``) and delivery reports
+(``message/delivery-status``, blocks of headers) are split the same way.
 Anything out of the ordinary goes to the standard parser instead, which then
 records its defects as before: no blank line after the headers, a header
-block the parser finds defective, bare CR line ends, ``message/*`` parts
-(attached messages, delivery reports), ``multipart/digest``, a missing or
-repeated boundary, nesting deeper than :data:`MAX_DEPTH`.  A test compares
+block the parser finds defective, bare CR line ends, ``multipart/digest``,
+a missing or repeated boundary, nesting deeper than :data:`MAX_DEPTH`.  A test compares
 both parsers' trees on every fixture and on mutated copies of them.
 """
 
@@ -48,14 +49,22 @@ def fast_tree(data: bytes) -> Message | None:
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         return None  # bare CRs end lines for the feed parser
     try:
-        return _message(text, 0, [0], ())
+        return _message(text, _Walk(), 0, (), last_eol=False)
     except _Unusual:
         return None
 
 
-def _message(text: str, depth: int, parts: list[int], enclosing: tuple[str, ...]) -> Message:
-    parts[0] += 1
-    if depth > MAX_DEPTH or parts[0] > MAX_PARTS:
+class _Walk:
+    """Counts the parts of one message, to stop where the feed parser's callers would."""
+
+    def __init__(self) -> None:
+        self.parts = 0
+
+
+def _message(text: str, walk: _Walk, depth: int, enclosing: tuple[str, ...], *, last_eol: bool) -> Message:
+    """The message in ``text``; ``last_eol``: its final line end belongs to an enclosing boundary (RFC 2046)."""
+    walk.parts += 1
+    if depth > MAX_DEPTH or walk.parts > MAX_PARTS:
         raise _Unusual
     blank = _BLANK.search(text)
     # the first line ends the headers only if it is blank; the search finds the first blank line after one
@@ -65,18 +74,49 @@ def _message(text: str, depth: int, parts: list[int], enclosing: tuple[str, ...]
     msg = _headers(text[:head_end])
     body = text[blank.end() :]
     maintype = msg.get_content_maintype()
-    if maintype == "message" or msg.get_content_type() == "multipart/digest":
-        raise _Unusual
-    if maintype != "multipart":
-        msg.set_payload(body)
-        return msg
-    boundary = msg.get_boundary()
-    if boundary is None or str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
-        raise _Unusual
-    if any(boundary.startswith(b) or b.startswith(boundary) for b in enclosing):
-        raise _Unusual  # an inner boundary line could be read as an outer one
-    _split(msg, body, boundary, depth, parts, enclosing)
+    ctype = msg.get_content_type()
+    if ctype == "multipart/digest":
+        raise _Unusual  # its parts default to message/rfc822
+    if ctype == "message/delivery-status":
+        msg.set_payload(_status_blocks(body))  # the last block has no body, so nothing to give back
+    elif maintype == "message":
+        # an attached message (a bounce's copy of what bounced): a message of its own
+        msg.set_payload([_message(body, walk, depth + 1, enclosing, last_eol=last_eol)])
+    elif maintype == "multipart":
+        boundary = msg.get_boundary()
+        if boundary is None or str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
+            raise _Unusual
+        if any(boundary.startswith(b) or b.startswith(boundary) for b in enclosing):
+            raise _Unusual  # an inner boundary line could be read as an outer one
+        _split(msg, body, boundary, walk, depth, enclosing)
+        if last_eol:
+            msg.epilogue = _strip_eol(msg.epilogue) if msg.epilogue else None
+    else:
+        msg.set_payload(_strip_eol(body) if last_eol else body)
     return msg
+
+
+def _status_blocks(body: str) -> list[Message | str]:
+    """The header blocks of a delivery status (RFC 3464), one body-less message each, as the feed parser makes them.
+
+    A block ends at a blank line or at the end; after its blank line, any
+    further line starts the next block, so extra blank lines make empty ones.
+    """
+    lines = body.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the text ends with a line end
+    blocks: list[Message | str] = []
+    at = 0
+    while True:
+        first = at
+        while at < len(lines) and lines[at] not in ("", "\r"):
+            at += 1
+        block = Message() if at == first else _headers("".join(line + "\n" for line in lines[first:at]))
+        block.set_payload("")
+        blocks.append(block)
+        at += 1  # the blank line
+        if at >= len(lines):
+            return blocks
 
 
 def _headers(block: str) -> Message:
@@ -118,14 +158,8 @@ def _boundary_lines(body: str, boundary: str) -> list[tuple[int, int, bool]]:
     return found
 
 
-def _split(msg: Message, body: str, boundary: str, depth: int, parts: list[int], enclosing: tuple[str, ...]) -> None:
-    """Set the parts, preamble and epilogue of ``msg`` from its ``body`` as the feed parser would.
-
-    ``body`` of a nested multipart comes without the line end before the
-    enclosing boundary (it belongs to that boundary), so a close boundary at
-    its very end leaves no epilogue (``None``); at the end of the whole
-    message the feed parser makes that an empty epilogue.
-    """
+def _split(msg: Message, body: str, boundary: str, walk: _Walk, depth: int, enclosing: tuple[str, ...]) -> None:
+    """Set the parts, preamble and epilogue of ``msg`` from its ``body`` as the feed parser would."""
     lines = _boundary_lines(body, boundary)
     if not lines or lines[0][2] or not any(closing for _, _, closing in lines):
         raise _Unusual  # no start boundary, or no close boundary
@@ -134,17 +168,13 @@ def _split(msg: Message, body: str, boundary: str, depth: int, parts: list[int],
     msg.preamble = _strip_eol(preamble) if preamble else None
     children: list[Message | str] = []
     for opening, following in zip(lines[:close], lines[1 : close + 1]):
-        start = _after_line(body, opening[1])
-        chunk = body[start : following[0]]
+        chunk = body[_after_line(body, opening[1]) : following[0]]
         if not chunk:
             raise _Unusual  # two boundary lines in a row
-        children.append(_message(_strip_eol(chunk), depth + 1, parts, (*enclosing, boundary)))
+        children.append(_message(chunk, walk, depth + 1, (*enclosing, boundary), last_eol=True))
     msg.set_payload(children)
     end = lines[close][1]  # at the line's "\n" ("\r" is inside the match), or at the end of the body
-    if end < len(body):
-        msg.epilogue = body[end + 1 :]
-    else:
-        msg.epilogue = None if enclosing else ""
+    msg.epilogue = body[end + 1 :] if end < len(body) else ""
 
 
 def _after_line(text: str, end: int) -> int:

@@ -227,6 +227,8 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
 
 def decode_words(value: str) -> str:
     """RFC 2047 encoded words decoded to text, in any charset triage reads; never raises."""
+    if "=?" not in value:
+        return value  # no encoded word (most headers): what decode_header would give back
     try:
         parts = email.header.decode_header(value)
     except (email.errors.HeaderParseError, ValueError, LookupError):
