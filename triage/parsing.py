@@ -274,7 +274,10 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     body = _NUL.sub("", body.replace("\r\n", "\n").replace("\r", "\n"))[:MAX_TEXT_CHARS]
     body = _WS.sub("\n", body)
 
-    headers = {k.lower(): _header(msg, k) for k in msg.keys()}  # noqa: SIM118 - a Message, not a dict
+    headers: dict[str, str] = {}
+    for name, value in msg.items():  # the first of repeated headers, as msg.get gives it
+        if name.lower() not in headers:
+            headers[name.lower()] = " ".join(decode_words(str(value)).split())
     from_pairs = _addresses(msg, "from")
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
     subject = _header(msg, "subject")
@@ -289,8 +292,9 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
 
     split = split_reply(body, sender_name=from_pairs[0][0] if from_pairs else "")
     signals: AutoSignals = autoreply.detect(headers, subject, from_addr, body, report_parts=out["report"])
+    to = tuple(a for _, a in _addresses(msg, "to"))
     if signals.bounce and not signals.bounce_recipient:
-        signals = _with_flufl_recipient(msg, signals, {a for _, a in _addresses(msg, "to")})
+        signals = _with_flufl_recipient(msg, signals, set(to))
     message_id = (msg.get("message-id") or "").strip()
     message_id = " ".join(str(message_id).split())
     refs = tuple(str(msg.get("references") or "").split())
@@ -299,7 +303,7 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
         message_id=message_id,
         from_name=from_name.strip().strip('"'),
         from_addr=from_addr,
-        to=tuple(a for _, a in _addresses(msg, "to")),
+        to=to,
         cc=tuple(_addresses(msg, "cc")),
         subject=subject,
         date=date,
