@@ -214,8 +214,8 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     decoded: ``=?utf-8?q?Liam=0D=0ABcc=3A_spy=40evil?= <liam@acme.com>`` is
     Liam's address with an odd display name, never ``spy@evil``.
     """
-    raw = msg.get_all(name) or []
-    pairs = email.utils.getaddresses([str(v) for v in raw])
+    raw = [str(v) for v in msg.get_all(name) or []]
+    pairs = get_addresses(raw)
     out = []
     for display, addr in pairs:
         addr = addr.strip().lower()
@@ -223,6 +223,36 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
             continue
         out.append((_CONTROL.sub(" ", decode_words(display)).strip(), addr))
     return out
+
+
+_ATOMS = r'[^\s"()<>@,;:\\\[\].]+'
+_SIMPLE_ADDRESS = re.compile(
+    rf'[ \t]*(?:"(?P<quoted>[^"\\\r\n]*)"|(?P<words>{_ATOMS}(?:[ \t]+{_ATOMS})*))?[ \t]*'
+    r"<(?P<angle>[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>[ \t]*"
+    r"|[ \t]*(?P<bare>[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)[ \t]*"
+)
+_BLANKS = re.compile(r"[ \t]+")
+
+
+def get_addresses(values: list[str]) -> list[tuple[str, str]]:
+    """``email.utils.getaddresses(values)``, with the common one-address headers read by one regular expression.
+
+    ``Jane Doe <jane@acme.com>``, ``"Doe, Jane" <jane@acme.com>`` and a bare
+    address are most headers; anything else (comments, groups, several
+    addresses, escapes) goes to the standard library, which a test checks
+    this against.
+    """
+    pairs = []
+    for value in values:
+        match = _SIMPLE_ADDRESS.fullmatch(value)
+        if match is None:
+            return email.utils.getaddresses(values)
+        if match["bare"] is not None:
+            pairs.append(("", match["bare"]))
+        else:
+            name = match["quoted"] if match["quoted"] is not None else _BLANKS.sub(" ", match["words"] or "")
+            pairs.append((name, match["angle"]))
+    return pairs
 
 
 def decode_words(value: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.message
+import email.utils
+from pathlib import Path
 from email.policy import SMTP
 
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import FIXTURES, MALFORMED, fixture_bytes
 from triage.errors import MessageError
+from triage import parsing
 from triage.parsing import MAX_DEPTH, MAX_PARTS, parse
 from triage.records import RawMessage
 
@@ -141,3 +144,29 @@ def test_mutated_fixtures_never_crash(path, position: int, junk: bytes, mode: in
         assert exc.reason
     else:
         assert isinstance(reply.new_text, str)
+
+
+ADDRESS_PIECES = st.sampled_from([
+    "Jane", "Doe", "Jöhn", "Dœ", " ", "  ", "\t", '"', "\\", ",", ";", ":", ".", "(c)", "<", ">", "@", "j", "x.com", "j.doe",
+    "-", "_", "+", "=?utf-8?q?J=C3=B6?=", "\udcc3", "[1.2.3.4]", "'", "a..b", "!", "#",
+])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.lists(ADDRESS_PIECES, max_size=12).map("".join), min_size=1, max_size=2))
+def test_the_fast_address_reading_agrees_with_the_standard_library(values: list[str]) -> None:
+    assert parsing.get_addresses(values) == email.utils.getaddresses(values)
+
+
+def test_the_fast_address_reading_agrees_on_every_fixture_header(fixtures_dir: Path) -> None:
+    import email as email_package
+    from email.policy import compat32
+
+    fast = 0
+    for path in sorted(fixtures_dir.rglob("*.eml")):
+        msg = email_package.message_from_bytes(path.read_bytes(), policy=compat32)
+        for name in ("from", "to", "cc", "reply-to"):
+            values = [str(v) for v in msg.get_all(name) or []]
+            assert parsing.get_addresses(values) == email.utils.getaddresses(values), (path, name)
+            fast += bool(values) and all(parsing._SIMPLE_ADDRESS.fullmatch(v) for v in values)
+    assert fast > 500  # most headers take the fast path
