@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import email.message
 import email.utils
-from pathlib import Path
 from email.policy import SMTP
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FIXTURES, MALFORMED, fixture_bytes
-from triage.errors import MessageError
 from triage import parsing
+from triage.errors import MessageError
 from triage.parsing import MAX_DEPTH, MAX_PARTS, parse
 from triage.records import RawMessage
 
