@@ -219,7 +219,7 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     out = []
     for display, addr in pairs:
         addr = addr.strip().lower()
-        if not addr or "@" not in addr or any(c.isspace() or ord(c) < 32 for c in addr):
+        if not addr or "@" not in addr or _SPACE_OR_CONTROL.search(addr):
             continue
         out.append((_CONTROL.sub(" ", decode_words(display)).strip(), addr))
     return out
@@ -232,6 +232,7 @@ _SIMPLE_ADDRESS = re.compile(
     r"|[ \t]*(?P<bare>[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)[ \t]*"
 )
 _BLANKS = re.compile(r"[ \t]+")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 
 
 def get_addresses(values: list[str]) -> list[tuple[str, str]]:
