@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from .alternation import first_char_dispatch, ignorecase_fold
+
 _CUES: dict[str, str] = {
     "referral": (
         r"talk to|speak (?:to|with)|reach out to|get in touch with|contact (?:him|her|them)|please contact|you(?:'ll| will)? (?:want|need) to (?:talk|speak)|"
@@ -71,6 +73,11 @@ _NEGATED_INTEREST = re.compile(r"\b(not|no|never|nicht|kein\w*|pas|ne|no|не|no
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{7,}\d")
 
+_CUE_DISPATCH, _CUE_KIND = first_char_dispatch(list(_CUES.items()))
+_NEGATED_INTEREST_FOLDED = first_char_dispatch([("", _NEGATED_INTEREST.pattern)], tagged=False)[0]
+# a phone number may start with "+", but then one starts at the digit after it too
+_PHONE_DIGIT = re.compile(r"\d[\d\s().-]{7,}\d")
+
 
 def cue_tokens(text: str, *, sender_addr: str = "") -> list[str]:
     """Shared tokens for the cues found in ``text`` (one per kind, repeated up to 3 times).
@@ -78,18 +85,21 @@ def cue_tokens(text: str, *, sender_addr: str = "") -> list[str]:
     >>> cue_tokens("Not interested, please remove me.")
     ['cuedecline', 'cuedecline', 'cuenegint', 'cueshort']
     """
+    lowered = text.lower()
     counts = dict.fromkeys(_CUES, 0)
-    for m in _COMBINED.finditer(text.lower()):
-        counts[m.lastgroup or ""] += 1
+    for m in _CUE_DISPATCH.finditer(lowered):
+        counts[_CUE_KIND[m.lastindex or 0]] += 1
     tokens: list[str] = []
     for name, hits in counts.items():
-        tokens += [f"cue{name}"] * min(hits, 3)
-    if _NEGATED_INTEREST.search(text):
+        if hits:
+            tokens += [f"cue{name}"] * min(hits, 3)
+    if _NEGATED_INTEREST_FOLDED.search(ignorecase_fold(text, lowered)):
         tokens.append("cuenegint")
-    others = [e for e in _EMAIL.findall(text) if e.lower() != sender_addr.lower()]
-    if others:
-        tokens.append("cueotheremail")
-    if _PHONE.search(text):
+    if "@" in text:
+        sender = sender_addr.lower()
+        if any(e.lower() != sender for e in _EMAIL.findall(text)):
+            tokens.append("cueotheremail")
+    if _PHONE_DIGIT.search(text):
         tokens.append("cuephone")
     words = len(text.split())
     tokens.append("cueshort" if words <= 5 else "cuelong" if words > 80 else "cuemedium")
