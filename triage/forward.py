@@ -4,10 +4,18 @@ Everything taken from a message (names, addresses, subjects) passes through
 :func:`clean_header_text` and email-validator before it reaches a header, and
 headers are built with :class:`email.headerregistry.Address`, so nothing a
 replier writes can add or change a header of the outgoing mail.
+
+The message is written by :func:`_message_bytes`, which gives the bytes that
+:class:`email.message.EmailMessage` (policy :data:`_POLICY`) gives, in a
+fraction of the time, for the headers a forward has: plain text on one line,
+names and subjects with RFC 2047 encoded words where they are not ASCII.
+Anything else it leaves to the email package (:func:`_email_package_bytes`).
+tests/unit/test_forward_bytes.py checks the two against each other.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import re
 import string
@@ -105,6 +113,7 @@ class ForwardComposer:
         self.subject = string.Template(subject)
         self.body = string.Template(body)
         self.cc_referrer = cc_referrer
+        self._senders: dict[tuple[str, str], Address | None] = {}  # the sender's address, checked once
 
     @classmethod
     def from_template_file(cls, path: Path, **kwargs: object) -> ForwardComposer:
@@ -113,6 +122,15 @@ class ForwardComposer:
         head, _, body = text.partition("\n\n")
         subject = head.removeprefix("Subject:").strip() if head.lower().startswith("subject:") else DEFAULT_SUBJECT
         return cls(subject=subject, body=body if head.lower().startswith("subject:") else text, **kwargs)  # type: ignore[arg-type]
+
+    def _sender(self, addr: str) -> Address | None:
+        """_safe_address of the sender, which is the same in every forward (email-validator is slow)."""
+        key = (self.sender_name, addr)
+        if key not in self._senders:
+            if len(self._senders) > 64:
+                self._senders.clear()
+            self._senders[key] = _safe_address(*key)
+        return self._senders[key]
 
     def compose(self, reply: Reply, decision: Decision) -> Forward | None:
         """The forward for a referral, or ``None`` when there is nobody to write to."""
@@ -149,37 +167,147 @@ class ForwardComposer:
         if decision.needs_review:
             review.append("the decision itself needs review")
 
-        msg = EmailMessage(policy=_POLICY)
-        sender = _safe_address(self.sender_name, sender_addr) if sender_addr else None
-        if sender is not None:
-            msg["From"] = sender
-        msg["To"] = to
-        cc: tuple[str, ...] = ()
+        sender = self._sender(sender_addr) if sender_addr else None
         referrer = _safe_address(referrer_name, reply.from_addr) if self.cc_referrer else None
+        headers: list[tuple[str, str | Address]] = []
+        if sender is not None:
+            headers.append(("From", sender))
+        headers.append(("To", to))
+        cc: tuple[str, ...] = ()
         if referrer is not None:
-            msg["Cc"] = referrer
+            headers.append(("Cc", referrer))
             cc = (referrer.addr_spec,)
-        msg["Subject"] = subject
-        msg["Date"] = email.utils.formatdate(localtime=False)
+        headers.append(("Subject", subject))
+        headers.append(("Date", email.utils.formatdate(localtime=False)))
         domain = (sender.domain if sender is not None else "triage.invalid") or "triage.invalid"
-        msg["Message-ID"] = email.utils.make_msgid(domain=domain)
-        if reply.message_id and re.fullmatch(r"<[^<>\s]+>", reply.message_id):
-            msg["In-Reply-To"] = reply.message_id
-            refs = [r for r in reply.references if re.fullmatch(r"<[^<>\s]+>", r)][-10:]
-            msg["References"] = " ".join(refs + [reply.message_id])
-        msg["X-Triage-Reply"] = clean_header_text(reply.key, limit=200)
+        headers.append(("Message-ID", email.utils.make_msgid(domain=domain)))
+        if reply.message_id and _MESSAGE_ID.fullmatch(reply.message_id):
+            headers.append(("In-Reply-To", reply.message_id))
+            refs = [r for r in reply.references if _MESSAGE_ID.fullmatch(r)][-10:]
+            headers.append(("References", " ".join(refs + [reply.message_id])))
+        headers.append(("X-Triage-Reply", clean_header_text(reply.key, limit=200)))
         quoted = "\n".join("> " + line for line in (reply.new_text or reply.body).splitlines())
         when = reply.date.strftime("%a, %d %b %Y %H:%M") if reply.date else ""
         body = self.body.safe_substitute(values).rstrip() + (
             f"\n\n---------- Forwarded message ---------\nFrom: {referrer_name} <{reply.from_addr}>\n"
             f"Date: {when}\nSubject: {clean_header_text(reply.subject)}\n\n{quoted}\n"
         )
-        msg.set_content(body)
+        message = _message_bytes(headers, body)
         return Forward(
             to=to.addr_spec,
             cc=cc,
             subject=subject,
-            message=msg.as_bytes(),
+            message=message if message is not None else _email_package_bytes(headers, body),
             needs_review=bool(review),
             review_reasons=tuple(review),
         )
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def _email_package_bytes(headers: list[tuple[str, str | Address]], body: str) -> bytes:
+    """The message as the email package writes it: the reference for :func:`_message_bytes`."""
+    msg = EmailMessage(policy=_POLICY)
+    for name, value in headers:
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+# --- writing the message without the email package ---------------------------------------
+#
+# What the email package does with these headers (Python 3.11's _refold_parse_tree), in the
+# cases _message_bytes takes on: a header that fits on a line (998 characters) is written as
+# it is when it is ASCII.  Otherwise each word (a run of characters between spaces) that is
+# not ASCII becomes an RFC 2047 encoded word, and an encoded word absorbs everything after
+# it up to the next word to encode, so that the words from the first to the last non-ASCII
+# one make a single encoded word, in UTF-8, "q" unless "b" is 5 characters shorter or more.
+# In an address header the words are those of the display name, which must then hold no
+# character the address syntax treats as special (the email package quotes such a name and
+# encodes it otherwise).
+
+_MAX_LINE = 998  # _POLICY.max_line_length
+_UNSTRUCTURED = frozenset(("Subject", "In-Reply-To", "References", "X-Triage-Reply"))  # for the email package
+# Room left on a line with encoded words: while it combines them the email package's line is
+# briefly a few characters longer than the result, and it must not fold it then.
+_EW_MARGIN = 48
+_SPECIALS = frozenset('()<>@,:;.\\"[]')  # email._header_value_parser.SPECIALS
+# RFC 2047 "q": these bytes as they are, a space as "_", any other byte as "=XX"
+_Q = [chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "-!*+/") else f"={b:02X}" for b in range(256)]
+_Q[32] = "_"
+_Q_TABLE = dict(enumerate(_Q))
+
+
+def _encoded_word(text: str) -> str:
+    data = text.encode("utf-8")
+    q = data.decode("latin-1").translate(_Q_TABLE)
+    groups, rest = divmod(len(data), 3)
+    if len(q) - (groups * 4 + (4 if rest else 0)) < 5:
+        return f"=?utf-8?q?{q}?="
+    return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
+
+
+def _words(text: str, *, quoted: bool = False) -> str | None:
+    """``text`` with the words that need it encoded, or None when that is not the simple case.
+
+    ``text`` must be printable with its words one space apart.  A word needs encoding when
+    it is not ASCII, or, in a quoted display name, when it holds a special character.
+    """
+    if not text.isprintable() or "=?" in text or "  " in text or text[0] == " " or text[-1] == " ":
+        return None
+    words = text.split(" ")
+    if quoted:
+        plain = [w.isascii() and _SPECIALS.isdisjoint(w) for w in words]
+    else:
+        plain = [w.isascii() for w in words]
+    if all(plain):
+        return text
+    first = plain.index(False)
+    last = len(words) - 1 - plain[::-1].index(False)
+    return " ".join([*words[:first], _encoded_word(" ".join(words[first : last + 1])), *words[last + 1 :]])
+
+
+def _header_line(name: str, value: str | Address) -> str | None:
+    """``name: value`` as the email package folds it, when that is one line; None otherwise."""
+    if isinstance(value, Address):
+        text = str(value)
+        if not text.isprintable() or "=?" in text:
+            return None
+        if not text.isascii():
+            # the display name is not ASCII: written as words, some encoded (unquoted when
+            # quoted, as the email package does)
+            display, spec = value.display_name, value.addr_spec
+            words = _words(display, quoted=not _SPECIALS.isdisjoint(display)) if spec.isascii() else None
+            if words is None:
+                return None
+            text = f"{words} <{spec}>"
+    elif name in _UNSTRUCTURED or value.isascii():  # (Date, Message-ID: ASCII, or left alone)
+        text = _words(value) if value else None  # type: ignore[assignment]
+        if text is None:
+            return None
+    else:
+        return None
+    line = f"{name}: {text}"
+    if len(line) > (_MAX_LINE - _EW_MARGIN if "=?" in text else _MAX_LINE):
+        return None
+    return line
+
+
+def _message_bytes(headers: list[tuple[str, str | Address]], body: str) -> bytes | None:
+    """:func:`_email_package_bytes`, written directly; None when it is not one of the simple cases."""
+    lines = []
+    for name, value in headers:
+        line = _header_line(name, value)
+        if line is None:
+            return None
+        lines.append(line)
+    # set_content: 7bit or 8bit when no line is longer than 998 bytes (else quoted-printable or base64)
+    body_lines = body.encode("utf-8").splitlines()
+    if max(map(len, body_lines), default=0) > _MAX_LINE:
+        return None
+    lines.append('Content-Type: text/plain; charset="utf-8"')
+    lines.append(f"Content-Transfer-Encoding: {'7bit' if body.isascii() else '8bit'}")
+    lines.append("MIME-Version: 1.0")
+    head = "\r\n".join(lines).encode("ascii") + b"\r\n\r\n"
+    return head + b"\r\n".join(body_lines) + b"\r\n"
