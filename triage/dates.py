@@ -26,20 +26,37 @@ _STOPWORDS = {
     "sv": "och att jag inte är för med tack till kontoret hälsningar".split(),
     "pl": "i w nie na jest się z do dziękuję pozdrawiam biura".split(),
 }
+_STOPSETS = {lang: frozenset(words) for lang, words in _STOPWORDS.items()}
+_CYRILLIC = re.compile("[а-яё]")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _RANGE = re.compile(
     r"\b(\d{1,2})\.?\s*(?:-|–|—|to|till|until|bis|au|al|a|по|tot|t/m|al|do|até|fino al|–)\s*(\d{1,2})(\.?\s*(?:de\s+)?[^\W\d_]{3,})",
     re.I,
 )
 _RANGE_MONTH_FIRST = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|through|thru)\s*(\d{1,2})(?:st|nd|rd|th)?\b")
-_USEFUL = re.compile(r"\d|monday|tuesday|wednesday|thursday|friday|tomorrow|montag|dienstag|mittwoch|donnerstag|freitag|lundi|mardi|mercredi|jeudi|vendredi|lunes|martes|miércoles|jueves|viernes|понедельник|вторник|сред|четверг|пятниц", re.I)
 
 
-_MONTHS = re.compile(
-    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mai|okt|dez|janv|févr|avr|juil|août|déc|ene|abr|ago|dic|"
-    r"янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек|tomorrow|morgen|demain|mañana|завтра|week|woche|semaine|semana|недел",
-    re.I,
+def _starts(words: str, digit: bool = False) -> str:
+    """A lookahead for the first letters of ``words`` (plain words joined by "|"), and digits.
+
+    Put before a pattern every match of which starts that way, it changes none of the
+    matches and saves trying every word at every position of the text.
+    """
+    firsts = sorted({w[0] for w in words.split("|")})
+    return "(?=[" + ("\\d" if digit else "") + "".join(re.escape(c) for c in firsts) + "])"
+
+
+_USEFUL_WORDS = (
+    "monday|tuesday|wednesday|thursday|friday|tomorrow|montag|dienstag|mittwoch|donnerstag|freitag|lundi|mardi|mercredi|jeudi|vendredi|"
+    "lunes|martes|miércoles|jueves|viernes|понедельник|вторник|сред|четверг|пятниц"
 )
+_USEFUL = re.compile(rf"{_starts(_USEFUL_WORDS, digit=True)}(?:\d|{_USEFUL_WORDS})", re.I)
+
+_MONTHS_WORDS = (
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mai|okt|dez|janv|févr|avr|juil|août|déc|ene|abr|ago|dic|"
+    r"янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек|tomorrow|morgen|demain|mañana|завтра|week|woche|semaine|semana|недел"
+)
+_MONTHS = re.compile(rf"{_starts(_MONTHS_WORDS)}(?:{_MONTHS_WORDS})", re.I)
 
 
 def guess_language(text: str) -> str:
@@ -51,9 +68,9 @@ def guess_language(text: str) -> str:
     words = [w.lower() for w in _WORD.findall(text[:2000])]
     if not words:
         return "en"
-    if sum(1 for w in words if re.match("[а-яё]", w)) > len(words) / 3:
+    if sum(1 for w in words if _CYRILLIC.match(w)) > len(words) / 3:
         return "ru"
-    scores = {lang: sum(1 for w in words if w in set(stop)) for lang, stop in _STOPWORDS.items() if lang != "ru"}
+    scores = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPSETS.items() if lang != "ru"}
     best = max(scores, key=lambda k: scores[k])
     return best if scores[best] > 0 else "en"
 
@@ -103,28 +120,142 @@ _MONTH_WORDS = (
 )
 # Date-shaped phrases: parsing each with dateparser costs ~1 ms, searching a whole auto-reply ~30 ms.
 _CANDIDATE = re.compile(
+    rf"\b{_starts(_WEEKDAYS + '|' + _MONTH_WORDS, digit=True)}(?:"  # every branch starts so
     r"\b\d{4}-\d{2}-\d{2}\b"
     r"|\b\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?\b"
     rf"|(?:\b(?:{_WEEKDAYS})\b,?\s*)?\b\d{{1,2}}(?:st|nd|rd|th|er|e|º|\.)?\s+(?:of\s+|de\s+)?(?:{_MONTH_WORDS})[^\W\d_]*\.?(?:,?\s+\d{{4}})?"
     rf"|(?:\b(?:{_WEEKDAYS})\b,?\s*)?\b(?:{_MONTH_WORDS})[^\W\d_]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}})?"
-    rf"|\b(?:{_WEEKDAYS})\b",
+    rf"|\b(?:{_WEEKDAYS})\b)",
     re.I,
 )
 
 
-def _parse_candidates(text: str, lang: str, settings: dict[str, Any]) -> list[tuple[str, dt.datetime]]:
-    import dateparser
+# The fast path: the common shapes of a date-shaped phrase, read by the code below the
+# way dateparser reads them with the settings of return_date (its language data, the
+# future preferred, the year of the Date header).  A phrase of any other shape, or a word
+# these tables do not know, goes to dateparser; tests/unit/test_dates_fast.py checks the
+# two agree on every word of the tables.
+_MONTH_NAMES = {
+    "en": "january|jan february|feb march|mar april|apr may june|jun july|jul august|aug september|sep|sept october|oct november|nov december|dec",
+    "de": "januar|jan februar|feb märz|mär april|apr mai juni|jun juli|jul august|aug september|sep|sept oktober|okt november|nov dezember|dez",
+    "fr": "janvier|janv|jan février|févr|fév mars avril|avr mai juin juillet|juil août septembre|sept|sep octobre|oct novembre|nov décembre|déc",
+    "es": "enero|ene febrero|feb marzo|mar abril|abr mayo|may junio|jun julio|jul agosto|ago septiembre|setiembre|sept|sep octubre|oct noviembre|nov diciembre|dic",
+    "it": "gennaio|gen febbraio|feb marzo|mar aprile|apr maggio|mag giugno|giu luglio|lug agosto|ago settembre|set ottobre|ott novembre|nov dicembre|dic",
+    "nl": "januari|jan februari|feb maart april|apr mei juni|jun juli|jul augustus|aug september|sep oktober|okt november|nov december|dec",
+    "pt": "janeiro|jan fevereiro|fev março|mar abril|abr maio|mai junho|jun julho|jul agosto|ago setembro|set outubro|out novembro|nov dezembro|dez",
+    "sv": "januari|jan februari|feb mars april|apr maj juni|jun juli|jul augusti|aug september|sep oktober|okt november|nov december|dec",
+    "pl": "styczeń|stycznia|sty luty|lutego|lut marzec|marca|mar kwiecień|kwietnia|kwi maj|maja czerwiec|czerwca|cze lipiec|lipca|lip "
+    "sierpień|sierpnia|sie wrzesień|września|wrz październik|października|paź listopad|listopada|lis grudzień|grudnia|gru",
+    "ru": "январь|января|янв февраль|февраля|фев март|марта|мар апрель|апреля|апр май|мая июнь|июня|июн июль|июля|июл "
+    "август|августа|авг сентябрь|сентября|сент|сен октябрь|октября|окт ноябрь|ноября|ноя декабрь|декабря|дек",
+}
+_WEEKDAY_NAMES = {
+    "en": "monday tuesday wednesday thursday friday saturday sunday",
+    "de": "montag dienstag mittwoch donnerstag freitag samstag sonntag",
+    "fr": "lundi mardi mercredi jeudi vendredi samedi dimanche",
+    "es": "lunes martes miércoles jueves viernes sábado domingo",
+    "it": "lunedì martedì mercoledì giovedì venerdì sabato domenica",
+    "nl": "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag",
+    "pt": "segunda terça quarta quinta sexta sábado domingo",
+    "sv": "måndag tisdag onsdag torsdag fredag lördag söndag",
+    "pl": "poniedziałek wtorek środa czwartek piątek sobota niedziela",
+    "ru": "понедельник вторник среда|среду четверг пятница|пятницу суббота|субботу воскресенье",
+}
+_MONTHS_OF = {lang: {w: i for i, forms in enumerate(names.split(), 1) for w in forms.split("|")} for lang, names in _MONTH_NAMES.items()}
+_WEEKDAYS_OF = {lang: {w: i for i, forms in enumerate(names.split()) for w in forms.split("|")} for lang, names in _WEEKDAY_NAMES.items()}
+# what may follow the day ("3rd", "1er", "31.") and join it to the month ("3rd of March", "15 de agosto")
+_DAY_SUFFIXES = {"en": ("st", "nd", "rd", "th"), "fr": ("er",), "de": (".",), "pl": (".",), "sv": (), "nl": (), "it": (), "es": (), "pt": (), "ru": ()}
+_DAY_OF = {"en": "of", "es": "de", "pt": "de"}
+_FAST_DAY_FIRST = re.compile(
+    r"(?:(?P<weekday>[^\W\d_]+),? )?(?P<day>\d{1,2})(?P<suffix>[^\W\d_]{1,2}|\.)? (?:(?P<of>[^\W\d_]{2}) )?"
+    r"(?P<month>[^\W\d_]+)\.?(?:,? (?P<year>\d{4}))?"
+)
+_FAST_MONTH_FIRST = re.compile(r"(?:(?P<weekday>[^\W\d_]+),? )?(?P<month>[^\W\d_]+)\.? (?P<day>\d{1,2})(?P<suffix>st|nd|rd|th)?(?:,? (?P<year>\d{4}))?")
+_FAST_NUMERIC = re.compile(r"(?P<a>\d{1,2})(?P<sep>[./])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4})|(?P<c>\d{1,2})/(?P<d>\d{1,2})")
+_FAST_ISO = re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})")
+_NO_FAST_ANSWER = object()
 
+
+def _after_base(day: int, month: int, base: dt.datetime) -> dt.datetime | object:
+    """``day month`` without a year: this year's, unless it is not after ``base``, then next year's."""
+    if month == 2 and day == 29:
+        return _NO_FAST_ANSWER  # dateparser moves it to a leap year
+    try:
+        when = dt.datetime(base.year, month, day)
+    except ValueError:
+        return _NO_FAST_ANSWER
+    return when if base < when else when.replace(year=base.year + 1)
+
+
+def _on(day: int, month: int, year: str | None, base: dt.datetime) -> dt.datetime | object:
+    if year is None:
+        return _after_base(day, month, base)
+    if not 1900 <= int(year) <= 2100:
+        return _NO_FAST_ANSWER
+    try:
+        return dt.datetime(int(year), month, day)
+    except ValueError:
+        return _NO_FAST_ANSWER
+
+
+def _fast_parse(said: str, lang: str, base: dt.datetime, date_order: str) -> dt.datetime | object:
+    """What dateparser makes of ``said`` in the shapes above, or ``_NO_FAST_ANSWER``."""
+    months = _MONTHS_OF.get(lang)
+    weekdays = _WEEKDAYS_OF.get(lang)
+    if months is None or weekdays is None:
+        return _NO_FAST_ANSWER
+    low = said.casefold()
+    weekday = weekdays.get(low)
+    if weekday is not None:  # "Monday": the next one, a week on if the Date header is a Monday
+        return dt.datetime(base.year, base.month, base.day) + dt.timedelta(days=(weekday - base.weekday()) % 7 or 7)
+    m = _FAST_DAY_FIRST.fullmatch(low)
+    if m:
+        month = months.get(m["month"])
+        if month is None or (m["weekday"] is not None and m["weekday"] not in weekdays):
+            return _NO_FAST_ANSWER
+        if m["suffix"] is not None and m["suffix"] not in _DAY_SUFFIXES.get(lang, ()):
+            return _NO_FAST_ANSWER
+        if m["of"] is not None and m["of"] != _DAY_OF.get(lang):
+            return _NO_FAST_ANSWER
+        return _on(int(m["day"]), month, m["year"], base)
+    if lang == "en":
+        m = _FAST_MONTH_FIRST.fullmatch(low)
+        if m:
+            month = months.get(m["month"])
+            if month is None or (m["weekday"] is not None and m["weekday"] not in weekdays):
+                return _NO_FAST_ANSWER
+            return _on(int(m["day"]), month, m["year"], base)
+    m = _FAST_NUMERIC.fullmatch(low)
+    if m:
+        first, second = (m["a"], m["b"]) if m["year"] else (m["c"], m["d"])
+        day, month = (int(second), int(first)) if date_order == "MDY" else (int(first), int(second))
+        if not 1 <= month <= 12:
+            return _NO_FAST_ANSWER  # dateparser tries the other order, or reads a two-digit year
+        return _on(day, month, m["year"], base)
+    m = _FAST_ISO.fullmatch(low)
+    if m:
+        return _on(int(m["day"]), int(m["month"]), m["year"], base)
+    return _NO_FAST_ANSWER
+
+
+def _parse_candidates(text: str, lang: str, settings: dict[str, Any]) -> list[tuple[str, dt.datetime]]:
     found = []
     for m in _CANDIDATE.finditer(text):
         said = m.group(0)
-        try:
-            when = dateparser.parse(said, languages=[lang], settings=settings)
-        except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
-            when = None
+        fast = _fast_parse(said, lang, settings["RELATIVE_BASE"], settings["DATE_ORDER"])
+        when = fast if isinstance(fast, dt.datetime) else _dateparser_parse(said, lang, settings)
         if when is not None:
             found.append((said, when))
     return found
+
+
+def _dateparser_parse(said: str, lang: str, settings: dict[str, Any]) -> Any:
+    import dateparser
+
+    try:
+        return dateparser.parse(said, languages=[lang], settings=settings)
+    except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
+        return None
 
 
 def return_date(text: str, sent: dt.datetime | None, *, language: str | None = None, region: str = "US") -> dt.date | None:
@@ -133,8 +264,6 @@ def return_date(text: str, sent: dt.datetime | None, *, language: str | None = N
     >>> return_date("I am away 3-14 March, back after that.", dt.datetime(2026, 3, 2))
     datetime.date(2026, 3, 14)
     """
-    from dateparser.search import search_dates
-
     if not text.strip():
         return None
     base = (sent or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
@@ -155,6 +284,8 @@ def return_date(text: str, sent: dt.datetime | None, *, language: str | None = N
         found = _parse_candidates(text, lang, settings)
         if not found:
             # no date-shaped phrase: let dateparser search the text itself (slower, rarely needed)
+            from dateparser.search import search_dates
+
             try:
                 found = search_dates(text, languages=[lang], settings=settings) or []
             except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd text
