@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -59,7 +59,11 @@ def region_for(reply: Reply, default: str = "US") -> str:
     tld = domain.rsplit(".", 1)[-1] if domain else ""
     if tld in _TLD_REGION:
         return _TLD_REGION[tld]
-    for match in phonenumbers.PhoneNumberMatcher(reply.signature or "", None):
+    signature = reply.signature or ""
+    if "+" not in signature and "\uff0b" not in signature:
+        # without a default region phonenumbers reads only numbers written with a plus sign
+        return default
+    for match in phonenumbers.PhoneNumberMatcher(signature, None):
         region = phonenumbers.region_code_for_number(match.number)
         if region and region != "ZZ":
             return region
@@ -75,6 +79,10 @@ def normalise_email(candidate: str) -> str | None:
     return str(result.normalized).lower()
 
 
+# Every obfuscated address has one of these "at"s; a text without any is not searched for them.
+_OBFUSCATED_AT = re.compile(r"\[at\]|\(at\)|\{at\}|\bat\b", re.I)
+
+
 def find_emails(text: str) -> list[tuple[str, int]]:
     """Addresses in ``text`` (plain and obfuscated), with their offsets, in order."""
     found: list[tuple[str, int]] = []
@@ -82,6 +90,9 @@ def find_emails(text: str) -> list[tuple[str, int]]:
         addr = normalise_email(m.group(1))
         if addr:
             found.append((addr, m.start(1)))
+    if not _OBFUSCATED_AT.search(text):
+        found.sort(key=lambda item: item[1])
+        return found
     for m in _OBFUSCATED.finditer(text):
         if "@" in m.group(0) or text[m.end() : m.end() + 1] == "@":
             continue
@@ -104,14 +115,16 @@ class Phone:
     raw: str
 
 
-def find_phones(text: str, region: str) -> list[Phone]:
-    """Valid phone numbers in ``text``, read in ``region`` when they have no prefix."""
-    phones = []
+def _iter_phones(text: str, region: str) -> Iterator[Phone]:
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
         number = match.number
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        phones.append(Phone(e164, number.extension or None, match.start, match.raw_string))
-    return phones
+        yield Phone(e164, number.extension or None, match.start, match.raw_string)
+
+
+def find_phones(text: str, region: str) -> list[Phone]:
+    """Valid phone numbers in ``text``, read in ``region`` when they have no prefix."""
+    return list(_iter_phones(text, region))
 
 
 _ROLE_ADDRESS = re.compile(r"(info|sales|support|admin|office|contact|hello|team|accounts|purchasing|billing|ap|invoices?|orders|reception)@")
@@ -131,9 +144,23 @@ def _own_names(reply: Reply) -> set[str]:
     return names
 
 
+_FOLDED = re.compile(r"\r?\n[ \t]")
+_CYRILLIC = re.compile("[а-яё]", re.I)
+_NON_DIGITS = re.compile(r"\D+")  # removes what r"\D" removes, a run at a time
+_CC_CUE = re.compile(r"\bcc\b|cc'd|copied|copying|copy|in kopie|in cc|en copie|copio|в копи", re.I)
+
+
+def _quotes_us(quoted: str, addresses: Iterable[str]) -> bool:
+    """One of our ``addresses`` (lower case) is in the quoted text, whatever its case there."""
+    if any(a and a == a.casefold() and a in quoted for a in addresses):
+        return True  # found as written: no need to case-fold the whole thread
+    folded = quoted.casefold()
+    return any(a and a in folded for a in addresses)
+
+
 def _parse_vcard(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for line in re.sub(r"\r?\n[ \t]", "", text).splitlines():
+    for line in _FOLDED.sub("", text).splitlines():
         key, _, value = line.partition(":")
         key = key.split(";")[0].upper()
         if key in ("FN", "EMAIL", "TEL", "TITLE") and key not in fields and value.strip():
@@ -147,40 +174,38 @@ def extract_contact(
     ours: Iterable[str] = (),
     default_region: str = "US",
     recognised: Callable[[], Sequence[names.Candidate]] = lambda: (),
+    region: str | None = None,
+    prepared: PreparedContact | None = None,
 ) -> Contact | None:
     """The person ``reply`` refers us to, or ``None`` when it names nobody.
 
     ``ours`` are our own addresses (the outreach mailbox, the SDRs): never a
     contact.  ``recognised`` gives the names an entity recogniser finds in the
-    new text; it is asked only when the rules find nobody.
+    new text; it is asked only when the rules find nobody.  ``region`` is
+    :func:`region_for` of the reply when the caller has it already, and
+    ``prepared`` the :func:`prepare_contact` of the same reply and arguments.
     """
-    text = reply.new_text or ""
-    region = region_for(reply, default_region)
-    own_addrs = {reply.from_addr} | {a.lower() for a in ours} | set(reply.to)
-    own_names = _own_names(reply)
-    # The replier's own number sits in the signature, which is not searched.  Our SDR's
-    # number sits in the quoted outreach: a number of the new text that is also there is
-    # ours, leaked through a client's odd quoting.  (Digits are compared, not parsed:
-    # phonenumbers over a long quoted thread is the slowest step of extraction.)
-    quoted = reply.quoted.casefold()
-    ours_quoted = re.sub(r"\D", "", reply.quoted) if any(a and a in quoted for a in own_addrs - {reply.from_addr}) else ""
+    if prepared is None:
+        prepared = prepare_contact(reply, ours=ours, default_region=default_region, region=region)
+    text, region, own_addrs, own_names = prepared.text, prepared.region, prepared.own_addrs, prepared.own_names
     spans: dict[str, str] = {}
 
-    emails = [(a, pos) for a, pos in find_emails(text) if a not in own_addrs]
-    phones = [p for p in find_phones(text, region) if not (ours_quoted and p.e164[-8:] in ours_quoted)]
+    emails = prepared.emails
+    phones = _first_phone(reply, text, region, own_addrs)
     name: str | None = None
     email: str | None = None
 
-    cues = [c for c in names.after_cues(text) + names.leading(text) if not _is_own(c.name, own_names)]
-    cues.sort(key=lambda c: (c.position, -c.strength))
+    cues = prepared.cues
     if not cues:
         cues = [c for c in recognised() if not _is_own(c.name, own_names)]
     chosen: names.Candidate | None = None
     if emails:
         # the address the reply points to: the one that fits a cued name, else the first personal one
         best: tuple[str, names.Candidate | None] | None = None
+        near_of: dict[int, list[names.Candidate]] = {}  # names.near of each address tried, for the fallback
         for addr, pos in emails:
-            candidates = cues + names.near(text, pos)
+            near_of[pos] = names.near(text, pos)
+            candidates = cues + near_of[pos]
             scored = sorted(((names.address_fit(c.name, addr), -abs(c.position - pos), i) for i, c in enumerate(candidates)), reverse=True)
             if scored and scored[0][0] > 0:
                 best = (addr, candidates[scored[0][2]])
@@ -188,7 +213,7 @@ def extract_contact(
         if best is None:
             personal = [e for e in emails if not _ROLE_ADDRESS.match(e[0])]
             addr, pos = (personal or emails)[0]
-            near = [c for c in names.near(text, pos) if abs(c.position - pos) < 80]
+            near = [c for c in near_of[pos] if abs(c.position - pos) < 80]
             best = (addr, cues[0] if cues else near[0] if near else None)
         email, chosen = best
         spans["email"] = email
@@ -197,7 +222,7 @@ def extract_contact(
     elif cues:
         chosen = cues[0]
         name = chosen.name
-    if chosen is not None and name and re.search("[а-яё]", name, re.I):
+    if chosen is not None and name and _CYRILLIC.search(name):
         name = names.russian_nominative(name, chosen.case)
     if name:
         spans["name"] = name
@@ -209,7 +234,7 @@ def extract_contact(
                 continue
             cc_name = names.from_display_name(cc_name)
             first = cc_name.split()[0] if cc_name.split() else ""
-            if re.search(r"\bcc\b|cc'd|copied|copying|copy|in kopie|in cc|en copie|copio|в копи", text, re.I) or (first and first in text):
+            if _CC_CUE.search(text) or (first and first in text):
                 email = cc_addr
                 spans["email"] = f"Cc: {cc_addr}"
                 if cc_name and (name is None or (first and name.split()[0] == first)):
@@ -252,6 +277,57 @@ def extract_contact(
     return None if contact.empty else contact
 
 
+@dataclass(frozen=True)
+class PreparedContact:
+    """The rule-based first half of :func:`extract_contact`, made by :func:`prepare_contact`."""
+
+    text: str
+    region: str
+    own_addrs: set[str]
+    own_names: set[str]
+    emails: list[tuple[str, int]]
+    cues: list[names.Candidate]
+
+    @property
+    def needs_names(self) -> bool:
+        """The rules found no name: :func:`extract_contact` will ask ``recognised`` for some."""
+        return not self.cues
+
+
+def prepare_contact(reply: Reply, *, ours: Iterable[str] = (), default_region: str = "US", region: str | None = None) -> PreparedContact:
+    """The addresses and the cued names of ``reply``: what :func:`extract_contact` finds before it asks ``recognised``.
+
+    Apart so that a caller can ask an entity recogniser about many replies at
+    once, for those whose ``needs_names``, and then pass ``prepared=``.
+    """
+    text = reply.new_text or ""
+    own_addrs = {reply.from_addr} | {a.lower() for a in ours} | set(reply.to)
+    own_names = _own_names(reply)
+    emails = [(a, pos) for a, pos in find_emails(text) if a not in own_addrs]
+    cues = [c for c in names.after_cues(text) + names.leading(text) if not _is_own(c.name, own_names)]
+    cues.sort(key=lambda c: (c.position, -c.strength))
+    region = region_for(reply, default_region) if region is None else region
+    return PreparedContact(text, region, own_addrs, own_names, emails, cues)
+
+
+def _first_phone(reply: Reply, text: str, region: str, own_addrs: set[str]) -> list[Phone]:
+    """The first number of ``text`` that is not ours: a list of one, or empty."""
+    # The replier's own number sits in the signature, which is not searched.  Our SDR's
+    # number sits in the quoted outreach: a number of the new text that is also there is
+    # ours, leaked through a client's odd quoting.  (Digits are compared, not parsed:
+    # phonenumbers over a long quoted thread is the slowest step of extraction.)  Only
+    # the first number that is not ours is used, so the search stops there, and the
+    # quoted thread is only looked at once the new text has a number.
+    ours_quoted: str | None = None
+    for phone in _iter_phones(text, region):
+        if ours_quoted is None:
+            quoted = reply.quoted
+            ours_quoted = _NON_DIGITS.sub("", quoted) if _quotes_us(quoted, own_addrs - {reply.from_addr}) else ""
+        if not (ours_quoted and phone.e164[-8:] in ours_quoted):
+            return [phone]
+    return []
+
+
 _FORWARD_FROM = re.compile(r"^[ \t]*\*?(?:from|von|de|от|da|van)\s*:\*?\s*(.*?)\s*<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I)
 
 
@@ -290,8 +366,11 @@ _PATTERNS: dict[str, Callable[[str, str], str]] = {
 }
 
 
+_NOT_AZ = re.compile(r"[^a-z]+")
+
+
 def _first_last(name: str) -> tuple[str, str] | None:
-    parts = [re.sub(r"[^a-z]", "", _strip_accents(p)) for p in name.split() if p.lower() not in names.PARTICLES]
+    parts = [_NOT_AZ.sub("", _strip_accents(p)) for p in name.split() if p.lower() not in names.PARTICLES]
     parts = [p for p in parts if p]
     return (parts[0], parts[-1]) if len(parts) >= 2 else None
 

@@ -40,15 +40,18 @@ _STOP = frozenset(
 )
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.-](?=[^\W\d_]))*\.?")
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
+_LAST_WORD = re.compile(r"(\S+)$")
+_INITIAL = re.compile(r"[^\W\d_]\.")
+_HYPHEN = re.compile(r"[-‐]")
 
 
 def _sentence_end(text: str) -> re.Match[str] | None:
     """The first sentence end that is not the dot of "Dr.", "Mme." or an initial."""
     for m in _SENTENCE_END.finditer(text):
         if text[m.start()] == ".":
-            before = re.search(r"(\S+)$", text[: m.start() + 1])
+            before = _LAST_WORD.search(text, 0, m.start() + 1)
             word = before.group(1).casefold() if before else ""
-            if word in _HONORIFICS or word in _KEEP_TITLES or re.fullmatch(r"[^\W\d_]\.", word):
+            if word in _HONORIFICS or word in _KEEP_TITLES or _INITIAL.fullmatch(word):
                 continue
         return m
     return None
@@ -65,6 +68,8 @@ class Candidate:
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():
+        return text.casefold()  # NFKD changes no ASCII character and adds no combining mark
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
 
 
@@ -72,14 +77,27 @@ def _is_name_word(word: str) -> bool:
     bare = word.rstrip(".")
     if not bare or not bare[0].isupper() or bare.casefold() in _STOP:
         return False
-    if any(part[:1].islower() for part in re.split(r"[-‐]", bare)[1:]):
+    if ("-" in bare or "‐" in bare) and any(part[:1].islower() for part in _HYPHEN.split(bare)[1:]):
         return False  # "IT-директор", "E-mail": not a name
     return not (bare.isupper() and len(bare) > 1)  # shouting and acronyms are not names
 
 
+def _cannot_start_name(word: str) -> bool:
+    """``name_run`` of a text that starts with ``word`` is certainly empty (a cheap test run before it).
+
+    A run starts with a capitalised word, an honorific (skipped) or a kept title
+    ("Dr."); any other first word ends it at once.
+    """
+    if word[0].isupper():
+        return False
+    low = word.casefold()
+    return low not in _HONORIFICS and low + "." not in _HONORIFICS and low not in _KEEP_TITLES
+
+
 def name_run(text: str) -> list[str]:
     """The run of name words at the start of ``text`` (one line at most)."""
-    line = text.split("\n", 1)[0]
+    end = text.find("\n")
+    line = text if end < 0 else text[:end]
     tokens: list[str] = []
     pos = 0
     for m in _WORD.finditer(line):
@@ -139,15 +157,77 @@ _CUES = (
     r"mein(?:e[mnr]?)? (?:kolleg(?:e|in|en)|schwiegersohn|sohn|tochter|frau|mann|chef(?:in)?|vertreter(?:in)?)|"
     r"(?:mon|ma) (?:collègue|adjointe?|associée?|remplaçante?)|mi (?:compañer[oa]|colega|jef[ae]|sucesor[a]?)"
 )
-_CUE = re.compile(r"(?<![\w])(" + _CUES + r")(?![\w])", re.I)
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of ``pattern``."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
+
+
+def _first_letter(alternative: str) -> str | None:
+    """The letter every match of ``alternative`` starts with, when the pattern says so plainly."""
+    if alternative.startswith("(?:"):
+        close = alternative.find(")")
+        inner = alternative[3:close]
+        if close < 0 or "(" in inner or "\\" in inner or alternative[close + 1 : close + 2] in ("?", "*", "{"):
+            return None  # nested, escaped or optional: not plain
+        firsts = {_first_letter(a + " ") for a in inner.split("|")}
+        return firsts.pop() if len(firsts) == 1 else None
+    if len(alternative) >= 2 and re.fullmatch(r"[^\W\d_]", alternative[0]) and alternative[1] not in "?*+{":
+        return alternative[0]
+    return None
+
+
+def _by_first_letter(pattern: str) -> str:
+    """``pattern`` (an alternation) with its alternatives grouped by their first letter.
+
+    ``re`` tries every alternative of an alternation at every position, and a
+    case-insensitive one cannot skip those that start with another letter
+    cheaply.  Grouped, it tries one group's letter per group instead.  The
+    matches are the same: at a position only the alternatives that start with
+    that position's letter can match, and they keep their order (which decides
+    between two that both match).  No character may match two of the letters
+    case-insensitively (tests/unit/test_extract_fast.py checks this); if an
+    alternative does not plainly start with a letter, the pattern is kept as is.
+    """
+    groups: dict[str, list[str]] = {}
+    for alternative in _alternatives(pattern):
+        letter = _first_letter(alternative)
+        if letter is None:
+            return pattern
+        groups.setdefault(letter, []).append(alternative)
+    return "|".join("(?:" + "|".join(alts) + ")" for alts in groups.values())
+
+
+_CUE = re.compile(r"(?<![\w])(" + _by_first_letter(_CUES) + r")(?![\w])", re.I)
 _SKIP_WORDS = 7
+
+
+_ACCUSATIVE = re.compile(_CUES_ACCUSATIVE)
+_DATIVE = re.compile(_CUES_DATIVE)
+_BREAKS_DIRECT = re.compile(r"[:—–\n]")
 
 
 def _case_for(cue: str) -> str:
     low = cue.casefold()
-    if re.fullmatch(_CUES_ACCUSATIVE, low):
+    if _ACCUSATIVE.fullmatch(low):
         return "acc"
-    if re.fullmatch(_CUES_DATIVE, low) or low.startswith(("обрат", "пиш", "напиш", "позвон", "звон")):
+    if _DATIVE.fullmatch(low) or low.startswith(("обрат", "пиш", "напиш", "позвон", "звон")):
         return "dat"
     return "nom"
 
@@ -167,21 +247,26 @@ def after_cues(text: str) -> list[Candidate]:
             low = word.casefold()
             if low in _HONORIFICS:
                 continue
-            tokens = name_run(window[w.start() :])
+            tokens = [] if _cannot_start_name(word) else name_run(window[w.start() :])
             if tokens and (len(tokens) >= 2 or _single_ok(window[w.start() + len(tokens[0]) :])):
                 case = _case_for(m.group(1)) if direct else "nom"
                 found.append(Candidate(" ".join(tokens), m.end() + w.start(), case))
                 break
             skipped += 1
-            direct = direct and not re.search(r"[:—–\n]", window[: w.start()])
+            direct = direct and not _BREAKS_DIRECT.search(window, 0, w.start())
             if skipped > _SKIP_WORDS:
                 break
     return found
 
 
+_PERSON_FOLLOWS = re.compile(
+    r"\s*(?:$|[,(:—–-]|\s(?:in|from|at|on|who|he|she|er|sie|il|elle|él|ella|он|она|is|ist|est|es|runs|handles|does|leitet|macht|y|and|und|et)\b)"
+)
+
+
 def _single_ok(after: str) -> bool:
     """A lone first name counts when what follows shows it is a person: "Raj in procurement", "Bob, he ..."."""
-    return bool(re.match(r"\s*(?:$|[,(:—–-]|\s(?:in|from|at|on|who|he|she|er|sie|il|elle|él|ella|он|она|is|ist|est|es|runs|handles|does|leitet|macht|y|and|und|et)\b)", after))
+    return bool(_PERSON_FOLLOWS.match(after))
 
 
 _DOES = re.compile(
@@ -191,17 +276,28 @@ _DOES = re.compile(
 )
 
 
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?:\n]))[ \t-]*")
+_DASH_OR_ADDRESS = re.compile(r"\s*(?:[—–<(]|-\s|,\s*[\w.+-]+@)")
+_WORD_START = re.compile(r"(?<![\w'’-])[^\W\d_]")
+_NOT_AZ = re.compile(r"[^a-z]+")
+
+
 def leading(text: str) -> list[Candidate]:
     """``Jane Doe is the one``, ``Tony Russo runs sales ops``, ``Dave Ng — dave@...``."""
     out: list[Candidate] = []
-    for m in re.finditer(r"(?:^|(?<=[.!?:\n]))[ \t-]*", text):
-        tokens = name_run(text[m.end() :])
+    for m in _SENTENCE_START.finditer(text):
+        at = m.end()
+        first = _WORD.match(text, at)
+        if first is None or _cannot_start_name(first.group(0)):
+            continue  # name_run would find nothing here
+        line_end = text.find("\n", at)
+        tokens = name_run(text[at : line_end if line_end >= 0 else len(text)])
         if len(tokens) < 2:
             continue
         name = " ".join(tokens)
-        rest = text[m.end() + len(name) : m.end() + len(name) + 80]
-        if _DOES.match(rest) or re.match(r"\s*(?:[—–<(]|-\s|,\s*[\w.+-]+@)", rest):
-            out.append(Candidate(name, m.end(), "nom", 1))
+        rest = text[at + len(name) : at + len(name) + 80]
+        if _DOES.match(rest) or _DASH_OR_ADDRESS.match(rest):
+            out.append(Candidate(name, at, "nom", 1))
     return out
 
 
@@ -210,22 +306,27 @@ def near(text: str, position: int) -> list[Candidate]:
     start = max(0, position - 160)
     window = text[start:position]
     out = []
-    for m in re.finditer(r"(?<![\w'’-])[^\W\d_]", window):
-        before = window[max(0, m.start() - 30) : m.start()]
+    for m in _WORD_START.finditer(window):
+        at = m.start()
+        word = _WORD.match(window, at)
+        if word is None or _cannot_start_name(word.group(0)):
+            continue
+        tokens = name_run(window[at:])
+        if len(tokens) < 2:
+            continue
+        before = window[max(0, at - 30) : at]
         prev = _WORD.findall(before)
         if prev and name_run(prev[-1]) and not before.rstrip().endswith((",", ":", ".", "-", "—", "(")):
             continue  # inside a longer run: take the run from its start
-        tokens = name_run(window[m.start() :])
-        if len(tokens) >= 2:
-            out.append(Candidate(" ".join(tokens), start + m.start(), "nom", 1))
+        out.append(Candidate(" ".join(tokens), start + at, "nom", 1))
     out.sort(key=lambda c: -c.position)
     return out
 
 
 def address_fit(name: str, address: str) -> int:
     """How well ``name`` fits the local part of ``address`` (0 = not at all)."""
-    local = re.sub(r"[^a-z]", "", strip_accents(address.partition("@")[0]))
-    return sum(2 for token in name.split() if len(t := re.sub(r"[^a-z]", "", strip_accents(token))) >= 3 and t in local)
+    local = _NOT_AZ.sub("", strip_accents(address.partition("@")[0]))
+    return sum(2 for token in name.split() if len(t := _NOT_AZ.sub("", strip_accents(token))) >= 3 and t in local)
 
 
 def from_display_name(display: str) -> str:
