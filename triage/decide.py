@@ -8,12 +8,12 @@ for the labels that need them.  Every decision carries its reasons.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import classifier as clf
 from .dates import guess_language, return_date
-from .extract import extract_contact, region_for
+from .extract import PreparedContact, extract_contact, prepare_contact, region_for
 from .names import Candidate
 from .records import Contact, Decision, Reply
 
@@ -40,15 +40,26 @@ class Decider:
     def decide_many(self, replies: Sequence[Reply]) -> list[Decision]:
         to_model = [r for r in replies if not r.signals.bounce]
         probs = iter(self.model.predict_proba([clf.document(r) for r in to_model])) if to_model else iter(())
-        return [self._one(r, None if r.signals.bounce else next(probs)) for r in replies]
+        staged = [self._stage(r, None if r.signals.bounce else next(probs)) for r in replies]
+        # The entity recogniser, for the replies whose rules found no name, runs once over
+        # all of them: spaCy takes about half the time per text in a batch as one by one.
+        asking = [s for s in staged if isinstance(s, _Staged) and s.prepared is not None and s.prepared.needs_names]
+        for s, found in zip(asking, self._recognised_many([s.reply for s in asking])):
+            s.recognised = found
+        return [s if isinstance(s, Decision) else self._finish(s) for s in staged]
 
-    def _recognised(self, reply: Reply) -> list[Candidate]:
-        if self.recogniser is None or not reply.new_text:
-            return []
-        (spans,) = self.recogniser.spans([reply.new_text])
-        return [Candidate(s.text, s.start, "nom", 0) for s in spans]
+    def _recognised_many(self, replies: Sequence[Reply]) -> list[list[Candidate]]:
+        """The recogniser's names in the new text of each reply (none without a recogniser)."""
+        out: list[list[Candidate]] = [[] for _ in replies]
+        asked = [i for i, r in enumerate(replies) if r.new_text]
+        if self.recogniser is None or not asked:
+            return out
+        for i, spans in zip(asked, self.recogniser.spans([replies[i].new_text for i in asked])):
+            out[i] = [Candidate(s.text, s.start, "nom", 0) for s in spans]
+        return out
 
-    def _one(self, reply: Reply, probabilities: dict[str, float] | None) -> Decision:
+    def _stage(self, reply: Reply, probabilities: dict[str, float] | None) -> Decision | _Staged:
+        """The label and the rule-based half of the contact; a bounce is decided here."""
         signals = reply.signals
         if probabilities is None:
             why = ["bounce: " + "; ".join(signals.reasons)]
@@ -68,15 +79,26 @@ class Decider:
                 label = header_label
                 confidence = max(confidence, 0.9)
 
+        prepared = None
+        if label == "referral" or label == "out_of_office":
+            prepared = prepare_contact(reply, ours=self.ours, default_region=self.default_region, region=region_for(reply, self.default_region))
+        return _Staged(reply, probabilities, label, confidence, reasons, prepared)
+
+    def _finish(self, staged: _Staged) -> Decision:
+        """The contact (with the recogniser's names, used only if the rules found none) and the return date."""
+        reply, probabilities, label, confidence, reasons, prepared, recognised = (
+            staged.reply, staged.probabilities, staged.label, staged.confidence, staged.reasons, staged.prepared, staged.recognised,
+        )
         contact: Contact | None = None
         back = None
-        if label == "referral" or label == "out_of_office":
-            contact = extract_contact(reply, ours=self.ours, default_region=self.default_region, recognised=lambda: self._recognised(reply))
+        if prepared is not None:
+            contact = extract_contact(reply, ours=self.ours, default_region=self.default_region, recognised=lambda: recognised, prepared=prepared)
             if contact:
                 reasons.append("contact from " + ", ".join(f"{k}: {v!r}" for k, v in contact.spans.items()))
         if label == "out_of_office":
             text = reply.new_text or reply.body
-            back = return_date(text, reply.date, language=guess_language(text), region=region_for(reply, self.default_region))
+            region = prepared.region if prepared is not None else region_for(reply, self.default_region)
+            back = return_date(text, reply.date, language=guess_language(text), region=region)
             if back:
                 reasons.append(f"return date {back.isoformat()}")
         needs_review = confidence < self.threshold
@@ -92,3 +114,15 @@ class Decider:
             return_date=back,
         )
 
+
+@dataclass
+class _Staged:
+    """A decision between its label and its contact: the recogniser may still have to run."""
+
+    reply: Reply
+    probabilities: dict[str, float]
+    label: str
+    confidence: float
+    reasons: list[str]
+    prepared: PreparedContact | None
+    recognised: list[Candidate] = field(default_factory=list)
