@@ -145,6 +145,7 @@ class Recogniser:
     def __init__(self, nlp: Any = None, *, source: str | Path | None = None) -> None:
         self._nlp = nlp
         self.source = source
+        self._failed = False
 
     @property
     def nlp(self) -> Any:
@@ -165,7 +166,20 @@ class Recogniser:
         return recogniser
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
+        """The person entities of each text.
+
+        A pipeline that cannot be loaded at its first use is logged once and
+        then finds nobody: the name rules go on without their back-up.
+        """
+        if self._nlp is None and self._failed:
+            return [[] for _ in texts]
+        try:
+            nlp = self.nlp
+        except ModelError as exc:
+            self._failed = True
+            log.error("name recogniser disabled", extra={"error": str(exc)})
+            return [[] for _ in texts]
         out = []
-        for doc in self.nlp.pipe([t[:2000] for t in texts], batch_size=32):
+        for doc in nlp.pipe([t[:2000] for t in texts], batch_size=32):
             out.append([Span(ent.text, ent.start_char, ent.label_) for ent in doc.ents if ent.label_ in _PERSON_LABELS])
         return out

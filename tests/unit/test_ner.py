@@ -1,0 +1,44 @@
+"""The name recogniser: loaded at first use, and a broken pipeline never stops a run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from triage.errors import ModelError
+from triage.ner import NER_DIR, Recogniser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_spacy_is_imported_at_the_first_use_not_at_load() -> None:
+    script = (
+        "import sys\nfrom triage.ner import Recogniser\n"
+        "r = Recogniser.load('models')\nprint('spacy' in sys.modules)\n"
+        "spans = r.spans(['Please talk to Jane Doe, our VP Sales, jane.doe@acme.com.'])\nprint('spacy' in sys.modules, len(spans))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "False"
+    assert out[1] == "True 1"
+
+
+def test_a_missing_pipeline_is_reported_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no spaCy pipeline"):
+        Recogniser.load(tmp_path / "nothing-here")
+    with pytest.raises(ModelError, match="install it"):
+        Recogniser.load("xx_no_such_pipeline_installed")
+
+
+def test_a_broken_pipeline_disables_the_recogniser_with_one_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    shutil.copytree(ROOT / "models" / NER_DIR, tmp_path / NER_DIR)
+    (tmp_path / NER_DIR / "config.cfg").write_text("[this is not a spaCy config", encoding="utf-8")
+    recogniser = Recogniser.load(tmp_path)
+    with caplog.at_level(logging.ERROR, logger="triage.ner"):
+        assert recogniser.spans(["Talk to Jane Doe.", "Ask Bob Stone."]) == [[], []]
+        assert recogniser.spans(["Talk to Jane Doe."]) == [[]]
+    assert [r.getMessage() for r in caplog.records] == ["name recogniser disabled"]
