@@ -303,7 +303,8 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     else:
         body = ""
     body = _NUL.sub("", body.replace("\r\n", "\n").replace("\r", "\n"))[:MAX_TEXT_CHARS]
-    body = _WS.sub("\n", body)
+    if " \n" in body or "\t\n" in body:  # a quick test first: the substitution tries every blank
+        body = _WS.sub("\n", body)
 
     headers: dict[str, str] = {}
     for name, value in msg.items():  # the first of repeated headers, as msg.get gives it
