@@ -52,6 +52,8 @@ def daemon(
         if source is None and not settings.imap.host and not settings.mailboxes:
             raise ConfigError("no mailbox configured: set TRIAGE_IMAP_HOST, TRIAGE_IMAP_USER and TRIAGE_IMAP_PASSWORD (or [imap] in the config file), or give --source")
         decider = _build_decider(settings, root.get("model_dir"))
+        if decider.recogniser is not None:
+            decider.recogniser.preload_in_background()
         composer = _build_composer(settings)
         transport = transport_for(settings) if auto_send else None
         metrics = Metrics()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import random
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,13 +147,20 @@ class Recogniser:
         self._nlp = nlp
         self.source = source
         self._failed = False
+        self._loading = threading.Lock()
 
     @property
     def nlp(self) -> Any:
         if self._nlp is None:
-            assert self.source is not None
-            self._nlp = _load_pipeline(self.source)
+            with self._loading:  # the daemon may be loading it in the background
+                if self._nlp is None:
+                    assert self.source is not None
+                    self._nlp = _load_pipeline(self.source)
         return self._nlp
+
+    def preload_in_background(self) -> None:
+        """Start loading the pipeline now, in a thread: a daemon's first reply then does not wait for spaCy."""
+        threading.Thread(target=self.spans, args=([],), name="recogniser-load", daemon=True).start()
 
     @classmethod
     def load(cls, source: str | Path, *, lazy: bool = True) -> Recogniser:

@@ -42,3 +42,21 @@ def test_a_broken_pipeline_disables_the_recogniser_with_one_error(tmp_path: Path
         assert recogniser.spans(["Talk to Jane Doe.", "Ask Bob Stone."]) == [[], []]
         assert recogniser.spans(["Talk to Jane Doe."]) == [[]]
     assert [r.getMessage() for r in caplog.records] == ["name recogniser disabled"]
+
+
+def test_the_daemon_can_load_it_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    from triage import ner
+
+    loads: list[object] = []
+    real = ner._load_pipeline
+
+    def counted(source: object) -> object:
+        loads.append(source)
+        return real(source)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ner, "_load_pipeline", counted)
+    recogniser = Recogniser.load(ROOT / "models")
+    recogniser.preload_in_background()
+    found = recogniser.spans(["Please talk to Jane Doe, our VP Sales."])  # waits for the load under way
+    assert len(found) == 1
+    assert len(loads) == 1
