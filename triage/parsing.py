@@ -59,14 +59,6 @@ _HTML_QUOTE = re.compile(r"<blockquote|yahoo_quoted|gmail_quote|moz-cite-prefix"
 _NUL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _header(msg: Message, name: str) -> str:
-    """A header decoded from RFC 2047 words to text, on one line; never raises."""
-    raw = msg.get(name)
-    if raw is None:
-        return ""
-    return " ".join(decode_words(str(raw)).split())
-
-
 def _codec(charset: str) -> str | None:
     name = charset.strip().strip('"').lower()
     name = _CHARSET_ALIASES.get(name, name)
@@ -307,16 +299,18 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
         body = _WS.sub("\n", body)
 
     headers: dict[str, str] = {}
+    first: dict[str, str] = {}  # raw values: msg.get scans every header, and is asked a dozen times
     for name, value in msg.items():  # the first of repeated headers, as msg.get gives it
         if name.lower() not in headers:
+            first[name.lower()] = value
             headers[name.lower()] = " ".join(decode_words(str(value)).split())
     from_pairs = _addresses(msg, "from")
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
-    subject = _header(msg, "subject")
+    subject = headers.get("subject", "")
     date = None
-    if msg.get("date"):
+    if first.get("date"):
         try:
-            date = email.utils.parsedate_to_datetime(str(msg.get("date")))
+            date = email.utils.parsedate_to_datetime(str(first["date"]))
         except (TypeError, ValueError, IndexError):
             defects.append("InvalidDateDefect")
     if date is not None and date.tzinfo is None:
@@ -327,9 +321,9 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
     to = tuple(a for _, a in _addresses(msg, "to"))
     if signals.bounce and not signals.bounce_recipient:
         signals = _with_flufl_recipient(msg, signals, set(to))
-    message_id = (msg.get("message-id") or "").strip()
+    message_id = (first.get("message-id") or "").strip()
     message_id = " ".join(str(message_id).split())
-    refs = tuple(str(msg.get("references") or "").split())
+    refs = tuple(str(first.get("references") or "").split())
     return Reply(
         source=raw.source,
         message_id=message_id,
@@ -339,7 +333,7 @@ def _build(raw: RawMessage, msg: Message) -> Reply:
         cc=tuple(_addresses(msg, "cc")),
         subject=subject,
         date=date,
-        in_reply_to=" ".join(str(msg.get("in-reply-to") or "").split()),
+        in_reply_to=" ".join(str(first.get("in-reply-to") or "").split()),
         references=refs,
         headers=headers,
         body=body,
