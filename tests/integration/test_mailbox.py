@@ -285,3 +285,25 @@ def test_without_the_sent_folder_the_pasted_outreach_stays(mailbox: Mailbox, cli
     assert cli.run(TRIAGE_IMAP_SENT_FOLDER="none").exit_code == 0
     (new_text,) = cli.connect().execute("SELECT new_text FROM replies").fetchone()
     assert "weekly pipeline review" in new_text
+
+
+def test_the_raw_fetch_gives_what_imapclient_gives(mailbox: Mailbox) -> None:
+    """triage reads bodies through imaplib on imapclient's connection: same bytes, same received times."""
+    from triage.imap import fetch_bodies
+
+    tricky = (
+        b"From: Jane <jane@acme.test>\r\nTo: sam@brightline.test\r\nSubject: UID 999 INTERNALDATE \"1-Jan-2000 00:00:00 +0000\"\r\n"
+        b"Date: Tue, 3 Mar 2026 09:00:00 +0000\r\nMessage-ID: <t@acme.test>\r\n\r\nBODY[] {12}\r\n) UID 7)\r\n* 1 FETCH (UID 1)\r\n"
+    )
+    paths = fixtures("referral", limit=6) + fixtures("bounce", limit=2)
+    uids = mailbox.append([p.read_bytes() for p in paths] + [tricky, b"From: a@b.test\r\n\r\n"])
+    with mailbox.client() as conn:
+        conn.select_folder("INBOX", readonly=True)
+        expected = conn.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        got = fetch_bodies(conn, uids + [max(uids) + 50])  # one UID that does not exist
+    assert sorted(got) == sorted(uids)
+    for uid in uids:
+        body, received = got[uid]
+        assert body == expected[uid][b"BODY[]"]
+        assert received == expected[uid][b"INTERNALDATE"]
+    assert mailbox.seen() == []  # BODY.PEEK: nothing marked read
