@@ -15,6 +15,8 @@ import pytest
 
 from triage import classifier as clf
 from triage.decide import Decider
+from triage.parsing import parse
+from triage.records import RawMessage, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "emails"
@@ -43,6 +45,12 @@ def decider(model: clf.Classifier) -> Decider:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def fixture_replies() -> list[Reply]:
+    """Every labelled fixture, parsed (the malformed ones live elsewhere)."""
+    return [parse(RawMessage(str(path), path.read_bytes())) for path in sorted(FIXTURES.rglob("*.eml"))]
 
 
 def fixture_bytes(relative: str) -> bytes:

@@ -46,7 +46,7 @@ def _structure(pattern: str) -> list[tuple[int, str]]:
     return out
 
 
-def _alternatives(pattern: str) -> list[str]:
+def alternatives(pattern: str) -> list[str]:
     """``pattern`` split at its top-level ``|``."""
     parts, depth, start = [], 0, 0
     for i, ch in _structure(pattern):
@@ -97,7 +97,7 @@ def _leading(alternative: str) -> list[tuple[str, str]]:
             inner = inner[2:]
         if after.startswith(_QUANTIFIERS):
             raise ValueError(f"cannot expand a quantified group in {alternative!r}")
-        return [pair for part in _alternatives(inner) for pair in _leading(part + after)]
+        return [pair for part in alternatives(inner) for pair in _leading(part + after)]
     if alternative and alternative[0] not in _SPECIAL and not alternative[1:].startswith(_QUANTIFIERS):
         return [(alternative[0], alternative[1:])]
     raise ValueError(f"cannot expand {alternative!r}")
@@ -119,7 +119,7 @@ def first_char_dispatch(patterns: list[tuple[str, str]], *, flags: int = 0, tagg
     for tag, pattern in patterns:
         if re.search(r"\\\d|\(\?P=", pattern) or tagged and re.compile(pattern).groups:
             raise ValueError(f"capturing group or back-reference in {pattern!r}")
-        for alternative in _alternatives(pattern):
+        for alternative in alternatives(pattern):
             for key, rest in _leading(alternative):
                 buckets.setdefault(key, []).append((tag, rest))
     # groups are numbered in the order in which they open, bucket after bucket

@@ -15,6 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .alternation import alternatives
+
 PARTICLES = frozenset("van von der den de la le du da di del dos das do ter ten zu y i bin al el mc".split())
 _KEEP_TITLES = frozenset("dr dr. prof prof. mag mag. di dipl.-ing.".split())
 _HONORIFICS = frozenset(
@@ -159,26 +161,6 @@ _CUES = (
 )
 
 
-def _alternatives(pattern: str) -> list[str]:
-    """The top-level alternatives of ``pattern``."""
-    out, depth, start, i = [], 0, 0, 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            out.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    out.append(pattern[start:])
-    return out
-
-
 def _first_letter(alternative: str) -> str | None:
     """The letter every match of ``alternative`` starts with, when the pattern says so plainly."""
     if alternative.startswith("(?:"):
@@ -206,7 +188,7 @@ def _by_first_letter(pattern: str) -> str:
     alternative does not plainly start with a letter, the pattern is kept as is.
     """
     groups: dict[str, list[str]] = {}
-    for alternative in _alternatives(pattern):
+    for alternative in alternatives(pattern):
         letter = _first_letter(alternative)
         if letter is None:
             return pattern

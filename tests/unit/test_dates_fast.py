@@ -13,16 +13,12 @@ import datetime as dt
 import random
 import re
 import warnings
-from pathlib import Path
 
 import dateparser
 import pytest
 
-from tests.conftest import FIXTURES
 from triage import dates
 from triage.dates import _CANDIDATE, _NO_FAST_ANSWER, _fast_parse, return_date
-from triage.parsing import parse
-from triage.records import RawMessage
 
 BASES = [
     dt.datetime(2026, 3, 2, 9, 0),  # a Monday
@@ -145,17 +141,6 @@ def _reference_candidate() -> re.Pattern[str]:
         rf"|\b(?:{w})\b",
         re.I,
     )
-
-
-@pytest.fixture(scope="module")
-def fixture_replies() -> list:
-    out = []
-    for path in sorted(Path(FIXTURES).rglob("*.eml")):
-        try:
-            out.append(parse(RawMessage(str(path), path.read_bytes())))
-        except Exception:  # noqa: BLE001 - malformed fixtures are the parser's business
-            continue
-    return out
 
 
 def test_the_lookaheads_change_no_match(fixture_replies: list) -> None:

@@ -11,28 +11,14 @@ import dataclasses
 import random
 import re
 import sys
-from pathlib import Path
 
 import phonenumbers
-import pytest
 
-from tests.conftest import FIXTURES
 from triage import extract, names
+from triage.alternation import alternatives
 from triage.decide import Decider
 from triage.ner import Span
-from triage.parsing import parse
-from triage.records import RawMessage, Reply
-
-
-@pytest.fixture(scope="module")
-def replies() -> list[Reply]:
-    out = []
-    for path in sorted(Path(FIXTURES).rglob("*.eml")):
-        try:
-            out.append(parse(RawMessage(str(path), path.read_bytes())))
-        except Exception:  # noqa: BLE001 - malformed fixtures are the parser's business
-            continue
-    return out
+from triage.records import Reply
 
 
 def _texts(replies: list[Reply]) -> list[str]:
@@ -44,10 +30,10 @@ def _random_texts(alphabet: list[str], n: int, seed: int) -> list[str]:
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 50))) for _ in range(n)]
 
 
-def test_the_first_phone_is_the_first_of_all_numbers_that_are_not_ours(replies: list[Reply]) -> None:
+def test_the_first_phone_is_the_first_of_all_numbers_that_are_not_ours(fixture_replies: list[Reply]) -> None:
     ours = ("sam.carter@brightline.io",)
     seen = 0
-    for reply in replies:
+    for reply in fixture_replies:
         text = reply.new_text or ""
         region = extract.region_for(reply)
         own_addrs = {reply.from_addr} | set(ours) | set(reply.to)
@@ -60,8 +46,8 @@ def test_the_first_phone_is_the_first_of_all_numbers_that_are_not_ours(replies: 
     assert seen > 80
 
 
-def test_our_sdrs_number_leaked_into_the_new_text_is_skipped(replies: list[Reply]) -> None:
-    base = next(r for r in replies if r.new_text)
+def test_our_sdrs_number_leaked_into_the_new_text_is_skipped(fixture_replies: list[Reply]) -> None:
+    base = next(r for r in fixture_replies if r.new_text)
     text = "Not me - I'm on +1 604 555 0100 only on Fridays. Call Jane at +1 604 555 0119."
     quoted = "On Mon, Sam Carter <Sam.Carter@Brightline.io> wrote:\n> Sam Carter | Brightline | +1 (604) 555-0100"
     reply = dataclasses.replace(base, new_text=text, quoted=quoted, from_addr="pat@example.com", to=("sam.carter@brightline.io",))
@@ -71,25 +57,25 @@ def test_our_sdrs_number_leaked_into_the_new_text_is_skipped(replies: list[Reply
     assert [p.e164 for p in extract._first_phone(elsewhere, text, "US", own)] == ["+16045550100"]
 
 
-def test_a_number_written_with_a_full_width_plus_sets_the_region(replies: list[Reply]) -> None:
-    base = next(r for r in replies if r.new_text)
+def test_a_number_written_with_a_full_width_plus_sets_the_region(fixture_replies: list[Reply]) -> None:
+    base = next(r for r in fixture_replies if r.new_text)
     reply = dataclasses.replace(base, from_addr="pat@example.com", signature="Pat\nTel \uff0b44 20 7946 0321")
     assert extract.region_for(reply) == "GB"
     assert extract.region_for(dataclasses.replace(reply, signature="Pat\nTel 020 7946 0321"), "FR") == "FR"
 
 
-def test_our_address_is_found_in_the_quote_as_the_case_folded_search_finds_it(replies: list[Reply]) -> None:
+def test_our_address_is_found_in_the_quote_as_the_case_folded_search_finds_it(fixture_replies: list[Reply]) -> None:
     addresses = ["sam.carter@brightline.io", "Sam.Carter@Brightline.io", "", "straße@example.de", "strasse@example.de"]
-    quotes = [r.quoted for r in replies] + ["From: SAM.CARTER@BRIGHTLINE.IO", "STRASSE@EXAMPLE.DE", "Straße@example.de"]
+    quotes = [r.quoted for r in fixture_replies] + ["From: SAM.CARTER@BRIGHTLINE.IO", "STRASSE@EXAMPLE.DE", "Straße@example.de"]
     for quoted in quotes:
         for chosen in ([a] for a in addresses):
             assert extract._quotes_us(quoted, chosen) == any(a and a in quoted.casefold() for a in chosen)
 
 
-def test_without_a_plus_sign_no_number_is_read_without_a_region(replies: list[Reply]) -> None:
+def test_without_a_plus_sign_no_number_is_read_without_a_region(fixture_replies: list[Reply]) -> None:
     """The shortcut of region_for: with no default region, phonenumbers reads only numbers written with "+"."""
     alphabet = list("0123456789 -()./+＋x\n") + ["ext. ", "00", "+44 ", "020 7946 0321", "+1 415 555 0123", "٠١٢٣٤٥٦٧٨٩", "tel: "]
-    texts = _texts(replies) + [r.quoted[:3000] for r in replies] + _random_texts(alphabet, 1500, 2)
+    texts = _texts(fixture_replies) + [r.quoted[:3000] for r in fixture_replies] + _random_texts(alphabet, 1500, 2)
     found_with_plus = 0
     for text in texts:
         found = list(phonenumbers.PhoneNumberMatcher(text, None))
@@ -97,7 +83,7 @@ def test_without_a_plus_sign_no_number_is_read_without_a_region(replies: list[Re
             assert found == [], text
         found_with_plus += bool(found)
     assert found_with_plus > 100
-    for reply in replies:  # and region_for is what the full search gives
+    for reply in fixture_replies:  # and region_for is what the full search gives
         domain = reply.from_addr.rpartition("@")[2].lower()
         if domain.rsplit(".", 1)[-1] in extract._TLD_REGION:
             continue
@@ -105,25 +91,25 @@ def test_without_a_plus_sign_no_number_is_read_without_a_region(replies: list[Re
         assert extract.region_for(reply) == next((r for r in regions if r and r != "ZZ"), "US")
 
 
-def test_a_text_without_an_at_has_no_obfuscated_address(replies: list[Reply]) -> None:
+def test_a_text_without_an_at_has_no_obfuscated_address(fixture_replies: list[Reply]) -> None:
     alphabet = list("abcdot .@[](){}\n") + [" at ", "[at]", "(dot)", " dot ", "jane", "acme", "com", "AT", "At"]
-    for text in _texts(replies) + _random_texts(alphabet, 3000, 4):
+    for text in _texts(fixture_replies) + _random_texts(alphabet, 3000, 4):
         if list(extract._OBFUSCATED.finditer(text)):
             assert extract._OBFUSCATED_AT.search(text), text
 
 
-def test_the_cue_pattern_grouped_by_first_letter_matches_like_the_plain_one(replies: list[Reply]) -> None:
+def test_the_cue_pattern_grouped_by_first_letter_matches_like_the_plain_one(fixture_replies: list[Reply]) -> None:
     plain = re.compile(r"(?<![\w])(" + names._CUES + r")(?![\w])", re.I)
     assert names._CUE.pattern != plain.pattern  # the grouping is in use
     alphabet = list("abcdefghijklmnoprstuvwyz ,.'\nÜüКкСсОоПпЭэſKİı") + ["contact ", "talk to ", "con ", "к ", "my colleague ", "mon collègue ", "ma "]
-    texts = _texts(replies) + [r.quoted[:3000] for r in replies] + _random_texts(alphabet, 3000, 6)
+    texts = _texts(fixture_replies) + [r.quoted[:3000] for r in fixture_replies] + _random_texts(alphabet, 3000, 6)
     for text in texts:
         assert [(m.span(), m.group(1)) for m in names._CUE.finditer(text)] == [(m.span(), m.group(1)) for m in plain.finditer(text)], text
 
 
 def test_no_character_matches_two_first_letters_of_the_cues() -> None:
     """The grouping keeps the order of alternatives only within a letter: no character may match two letters."""
-    letters = {names._first_letter(a) for a in names._alternatives(names._CUES)}
+    letters = {names._first_letter(a) for a in alternatives(names._CUES)}
     assert None not in letters
     everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     matched_by: dict[str, str] = {}
@@ -132,9 +118,9 @@ def test_no_character_matches_two_first_letters_of_the_cues() -> None:
             assert matched_by.setdefault(ch, letter) == letter, (ch, letter, matched_by[ch])
 
 
-def test_a_word_that_cannot_start_a_name_starts_no_run(replies: list[Reply]) -> None:
+def test_a_word_that_cannot_start_a_name_starts_no_run(fixture_replies: list[Reply]) -> None:
     words = ["dr.", "Dr.", "mme", "herr", "van", "de", "di", "m", "m.", "мистер", "г-н", "prof", "mr", "señor", "ǅemal", "ßtraße", "élodie", "Élodie"]
-    texts = _texts(replies) + [f"{w} {rest}" for w in words for rest in ("Jane Doe", "jane doe", "Dr. Jane Doe, CFO", "Иван Петров")]
+    texts = _texts(fixture_replies) + [f"{w} {rest}" for w in words for rest in ("Jane Doe", "jane doe", "Dr. Jane Doe, CFO", "Иван Петров")]
     skipped = 0
     for text in texts:
         for m in names._WORD.finditer(text):
@@ -163,8 +149,8 @@ class _Recogniser:
         return [[Span(m.group(0), m.start(), "CONTACT") for m in re.finditer(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b", t)] for t in texts]
 
 
-def test_the_recogniser_runs_once_per_batch_and_decides_as_one_by_one(replies: list[Reply], model) -> None:
-    chosen = [r for r in replies if "/referral/" in r.source or "/out_of_office/" in r.source]
+def test_the_recogniser_runs_once_per_batch_and_decides_as_one_by_one(fixture_replies: list[Reply], model) -> None:
+    chosen = [r for r in fixture_replies if "/referral/" in r.source or "/out_of_office/" in r.source]
     batched = _Recogniser()
     one_by_one = _Recogniser()
     many = Decider(model=model, recogniser=batched, ours=("sam.carter@brightline.io",)).decide_many(chosen)
