@@ -60,3 +60,17 @@ def test_the_daemon_can_load_it_in_the_background(monkeypatch: pytest.MonkeyPatc
     found = recogniser.spans(["Please talk to Jane Doe, our VP Sales."])  # waits for the load under way
     assert len(found) == 1
     assert len(loads) == 1
+
+
+def test_numpys_matrix_product_finds_the_same_entities(fixture_replies: list) -> None:
+    from triage import ner
+
+    texts = [r.new_text for r in fixture_replies if r.new_text]
+    texts += [r.quoted[:1500] for r in fixture_replies if r.quoted][:100]
+    found = {}
+    for matmul in (True, False):
+        nlp = ner._load_pipeline(ROOT / "models", matmul=matmul)
+        assert (type(nlp.get_pipe("ner").model.ops).__name__ == "MatmulOps") is matmul
+        found[matmul] = [[(e.text, e.start_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+    assert found[True] == found[False]
+    assert sum(map(len, found[True])) > 50
