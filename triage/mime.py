@@ -112,6 +112,8 @@ def _status_blocks(body: str) -> list[Message | str]:
         while at < len(lines) and lines[at] not in ("", "\r"):
             at += 1
         block = Message() if at == first else _headers("".join(line + "\n" for line in lines[first:at]))
+        if block.get_content_maintype() in ("message", "multipart"):
+            raise _Unusual  # the feed parser would read what follows as that block's body
         block.set_payload("")
         blocks.append(block)
         at += 1  # the blank line

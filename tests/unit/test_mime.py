@@ -127,3 +127,15 @@ def test_nesting_beyond_the_limit_goes_to_the_feed_parser() -> None:
     data = ("From: a@b.c\n" + body).encode()
     assert not fast(data)
     same_as_feed_parser(data)
+
+
+def test_a_status_block_that_says_it_holds_a_message_goes_to_the_feed_parser() -> None:
+    # found by the mutation test above: the feed parser reads the lines after such a block as its body
+    report = (
+        b"From: postmaster@x.test\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\nIt failed.\n--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; x.test\n\nContent-Type: message/rfc822\n\n\nFinal-Recipient: rfc822; a@y.test\nStatus: 5.1.1\n\n--b--\n"
+    )
+    assert not fast(report)
+    same_as_feed_parser(report)
+    assert fast(report.replace(b"Content-Type: message/rfc822\n\n\n", b""))
