@@ -217,7 +217,14 @@ class Recogniser:
             self._failed = True
             log.error("name recogniser disabled", extra={"error": str(exc)})
             return [[] for _ in texts]
+        if not texts:
+            return []
+        from threadpoolctl import threadpool_limits
+
         out = []
-        for doc in nlp.pipe([t[:2000] for t in texts], batch_size=32):
-            out.append([Span(ent.text, ent.start_char, ent.label_) for ent in doc.ents if ent.label_ in _PERSON_LABELS])
+        # one BLAS thread: the matrices are small, and the one-shot run already keeps every core
+        # busy with a worker process each; more threads only fight over the cores
+        with threadpool_limits(limits=1, user_api="blas"):
+            for doc in nlp.pipe([t[:2000] for t in texts], batch_size=32):
+                out.append([Span(ent.text, ent.start_char, ent.label_) for ent in doc.ents if ent.label_ in _PERSON_LABELS])
         return out
