@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .alternation import alternatives
+from .alternation import first_char_dispatch, ignorecase_fold
 
 PARTICLES = frozenset("van von der den de la le du da di del dos das do ter ten zu y i bin al el mc".split())
 _KEEP_TITLES = frozenset("dr dr. prof prof. mag mag. di dipl.-ing.".split())
@@ -161,42 +162,18 @@ _CUES = (
 )
 
 
-def _first_letter(alternative: str) -> str | None:
-    """The letter every match of ``alternative`` starts with, when the pattern says so plainly."""
-    if alternative.startswith("(?:"):
-        close = alternative.find(")")
-        inner = alternative[3:close]
-        if close < 0 or "(" in inner or "\\" in inner or alternative[close + 1 : close + 2] in ("?", "*", "{"):
-            return None  # nested, escaped or optional: not plain
-        firsts = {_first_letter(a + " ") for a in inner.split("|")}
-        return firsts.pop() if len(firsts) == 1 else None
-    if len(alternative) >= 2 and re.fullmatch(r"[^\W\d_]", alternative[0]) and alternative[1] not in "?*+{":
-        return alternative[0]
-    return None
+# The cues are many literal alternatives: searched as triage.alternation's first-character
+# dispatch over the case-folded text (the same matches as the pattern with re.I, several
+# times faster; tests/unit/test_extract_fast.py compares them).
+_CUE = first_char_dispatch([("", r"\b(?:" + _CUES + r")(?![\w])")], tagged=False)[0]
 
 
-def _by_first_letter(pattern: str) -> str:
-    """``pattern`` (an alternation) with its alternatives grouped by their first letter.
-
-    ``re`` tries every alternative of an alternation at every position, and a
-    case-insensitive one cannot skip those that start with another letter
-    cheaply.  Grouped, it tries one group's letter per group instead.  The
-    matches are the same: at a position only the alternatives that start with
-    that position's letter can match, and they keep their order (which decides
-    between two that both match).  No character may match two of the letters
-    case-insensitively (tests/unit/test_extract_fast.py checks this); if an
-    alternative does not plainly start with a letter, the pattern is kept as is.
-    """
-    groups: dict[str, list[str]] = {}
-    for alternative in alternatives(pattern):
-        letter = _first_letter(alternative)
-        if letter is None:
-            return pattern
-        groups.setdefault(letter, []).append(alternative)
-    return "|".join("(?:" + "|".join(alts) + ")" for alts in groups.values())
+def _cues_in(text: str) -> Iterator[tuple[int, int]]:
+    """Where the referral cues of ``text`` start and end."""
+    for m in _CUE.finditer(ignorecase_fold(text)):
+        yield m.start(), m.end()
 
 
-_CUE = re.compile(r"(?<![\w])(" + _by_first_letter(_CUES) + r")(?![\w])", re.I)
 _SKIP_WORDS = 7
 
 
@@ -217,8 +194,8 @@ def _case_for(cue: str) -> str:
 def after_cues(text: str) -> list[Candidate]:
     """Names that follow a referral cue within the same sentence."""
     found: list[Candidate] = []
-    for m in _CUE.finditer(text):
-        rest = text[m.end() : m.end() + 160]
+    for cue_start, cue_end in _cues_in(text):
+        rest = text[cue_end : cue_end + 160]
         end = _sentence_end(rest)
         # a colon may introduce the name on the next line: "contact:\nJane Doe"
         window = rest[: end.start() + 1] if end and not rest[: end.start() + 1].rstrip().endswith(":") else rest[:120]
@@ -231,8 +208,8 @@ def after_cues(text: str) -> list[Candidate]:
                 continue
             tokens = [] if _cannot_start_name(word) else name_run(window[w.start() :])
             if tokens and (len(tokens) >= 2 or _single_ok(window[w.start() + len(tokens[0]) :])):
-                case = _case_for(m.group(1)) if direct else "nom"
-                found.append(Candidate(" ".join(tokens), m.end() + w.start(), case))
+                case = _case_for(text[cue_start:cue_end]) if direct else "nom"
+                found.append(Candidate(" ".join(tokens), cue_end + w.start(), case))
                 break
             skipped += 1
             direct = direct and not _BREAKS_DIRECT.search(window, 0, w.start())
