@@ -366,11 +366,8 @@ _PATTERNS: dict[str, Callable[[str, str], str]] = {
 }
 
 
-_NOT_AZ = re.compile(r"[^a-z]+")
-
-
 def _first_last(name: str) -> tuple[str, str] | None:
-    parts = [_NOT_AZ.sub("", _strip_accents(p)) for p in name.split() if p.lower() not in names.PARTICLES]
+    parts = [names.ascii_letters(p) for p in name.split() if p.lower() not in names.PARTICLES]
     parts = [p for p in parts if p]
     return (parts[0], parts[-1]) if len(parts) >= 2 else None
 

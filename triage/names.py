@@ -241,6 +241,11 @@ _WORD_START = re.compile(r"(?<![\w'’-])[^\W\d_]")
 _NOT_AZ = re.compile(r"[^a-z]+")
 
 
+def ascii_letters(text: str) -> str:
+    """The plain lower-case letters of ``text``, accents stripped: "Zoë O'Brien" → "zoeobrien"."""
+    return _NOT_AZ.sub("", strip_accents(text))
+
+
 def leading(text: str) -> list[Candidate]:
     """``Jane Doe is the one``, ``Tony Russo runs sales ops``, ``Dave Ng — dave@...``."""
     out: list[Candidate] = []
@@ -284,8 +289,8 @@ def near(text: str, position: int) -> list[Candidate]:
 
 def address_fit(name: str, address: str) -> int:
     """How well ``name`` fits the local part of ``address`` (0 = not at all)."""
-    local = _NOT_AZ.sub("", strip_accents(address.partition("@")[0]))
-    return sum(2 for token in name.split() if len(t := _NOT_AZ.sub("", strip_accents(token))) >= 3 and t in local)
+    local = ascii_letters(address.partition("@")[0])
+    return sum(2 for token in name.split() if len(t := ascii_letters(token)) >= 3 and t in local)
 
 
 def from_display_name(display: str) -> str:
