@@ -193,15 +193,12 @@ class Recogniser:
         threading.Thread(target=self.spans, args=([],), name="recogniser-load", daemon=True).start()
 
     @classmethod
-    def load(cls, source: str | Path, *, lazy: bool = True) -> Recogniser:
-        """``source`` is a directory written by :func:`save` or the name of an installed pipeline."""
+    def load(cls, source: str | Path) -> Recogniser:
+        """``source`` is a directory written by :func:`save` or the name of an installed pipeline (loaded at first use)."""
         path = Path(source)
         if not (path / NER_DIR).is_dir() and not path.is_dir() and importlib.util.find_spec(str(source)) is None:
             raise ModelError(f"no spaCy pipeline {source}: train one with `triage train DATA --out models`, or install it with pip")
-        recogniser = cls(source=source)
-        if not lazy:
-            recogniser.nlp  # noqa: B018 - load now
-        return recogniser
+        return cls(source=source)
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
         """The person entities of each text.
