@@ -181,8 +181,10 @@ def _fetch_error(typ: str, data: Any) -> IMAPClientError:
 
 def _in_reply_to(data: bytes) -> str:
     """The In-Reply-To Message-ID of a raw message (headers only), or ""."""
-    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    m = _IN_REPLY_TO.search(head)
+    end = data.find(b"\r\n\r\n")
+    end = len(data) if end < 0 else end
+    lf = data.find(b"\n\n", 0, end)
+    m = _IN_REPLY_TO.search(data, 0, end if lf < 0 else lf)  # the headers only, without copying them
     return m.group(1).decode("ascii", "replace") if m else ""
 
 

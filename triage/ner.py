@@ -178,6 +178,7 @@ class Recogniser:
         self.source = source
         self._failed = False
         self._loading = threading.Lock()
+        self._threads: Any = None  # threadpoolctl's controller: finding the BLAS libraries costs ~5 ms a time
 
     @property
     def nlp(self) -> Any:
@@ -216,12 +217,14 @@ class Recogniser:
             return [[] for _ in texts]
         if not texts:
             return []
-        from threadpoolctl import threadpool_limits
+        if self._threads is None:
+            from threadpoolctl import ThreadpoolController
 
+            self._threads = ThreadpoolController()
         out = []
         # one BLAS thread: the matrices are small, and the one-shot run already keeps every core
         # busy with a worker process each; more threads only fight over the cores
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._threads.limit(limits=1, user_api="blas"):
             for doc in nlp.pipe([t[:2000] for t in texts], batch_size=32):
                 out.append([Span(ent.text, ent.start_char, ent.label_) for ent in doc.ents if ent.label_ in _PERSON_LABELS])
         return out

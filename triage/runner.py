@@ -15,7 +15,7 @@ import multiprocessing
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .decide import Decider
 from .errors import MessageError
@@ -111,7 +111,20 @@ def _work_chunk(raws: list[RawMessage]) -> list[_Work]:
     parsed = [_STAGES.parse(raw) for raw in raws]
     todo = [w for w in parsed if w.reply is not None and not w.before_since]
     decided = iter(_STAGES.decide(todo))
-    return [next(decided) if (w.reply is not None and not w.before_since) else w for w in parsed]
+    return [_slim(next(decided) if (w.reply is not None and not w.before_since) else w) for w in parsed]
+
+
+def _slim(work: _Work) -> _Work:
+    """``work`` without the reply's texts that only parsing and deciding read.
+
+    The body, the quoted thread, the signature, the headers and the vCards are
+    most of a reply's size; the main process only stores, marks and prints,
+    and sending them back through the pipe cost more than the store itself.
+    """
+    if work.reply is None:
+        return work
+    reply = replace(work.reply, headers={}, body="", quoted="", signature="", vcards=())
+    return replace(work, reply=reply)
 
 
 @dataclass
@@ -122,7 +135,9 @@ class Runner:
     run in that many forked processes while this process reads the source
     and writes the store, so fetching overlaps with deciding and every core
     is used.  Results come back in source order; the store, the watermarks
-    and the output stay in one process.
+    and the output stay in one process.  The replies in the outcomes of a
+    parallel run carry only the fields the store and the output read (see
+    :func:`_slim`).
     """
 
     decider: Decider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -168,6 +169,22 @@ def test_parallel_workers_give_the_same_records_in_the_same_order(tmp_path: Path
     parallel = _run("--source", str(corpus_copy), "--json", "--db", str(tmp_path / "b.db"), "--workers", "2")
     assert serial.exit_code == parallel.exit_code == 1
     assert serial.stdout == parallel.stdout and serial.stdout.count("\n") == len(list(corpus_copy.rglob("*.eml"))) - 1
+    stored = []
     for db in ("a.db", "b.db"):
         con = sqlite3.connect(tmp_path / db)
         assert con.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 1
+        # the workers send back slimmed replies: the store must not see the difference
+        stored.append((
+            con.execute(
+                "SELECT key, source, message_id, from_addr, subject, sent_at, label, reasons, contact, return_date, new_text"
+                " FROM replies ORDER BY key"
+            ).fetchall(),
+            [  # the forward's own Date and Message-ID are made when it is composed
+                (*row[:4], re.sub(rb"(?m)^(Date|Message-ID): .*\r\n", b"", row[4]))
+                for row in con.execute("SELECT reply_key, to_addr, cc, subject, message FROM outbox ORDER BY reply_key")
+            ],
+            con.execute("SELECT address, reply_key FROM suppression ORDER BY address").fetchall(),
+            con.execute("SELECT address, permanent FROM undeliverable ORDER BY address").fetchall(),
+            con.execute("SELECT reply_key, due, interim_contact FROM followups ORDER BY reply_key").fetchall(),
+        ))
+    assert stored[0] == stored[1] and len(stored[0][0]) == serial.stdout.count("\n") and stored[0][1]
