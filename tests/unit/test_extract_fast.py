@@ -158,3 +158,30 @@ def test_accents_are_stripped_from_ascii_as_from_any_text() -> None:
     texts = ["".join(map(chr, range(128))), "Jane O'Neil-Smith", "ÉLODIE Façade", "Straße", "ǅemal", "Ｊａｎｅ", "Ａ", "ﬁ", "Ⅳ"]
     for text in texts + [chr(c) for c in range(0x3000)]:
         assert names.strip_accents(text) == slow(text)
+
+
+def test_no_valid_number_in_the_metadata_is_shorter_than_the_digit_shortcut() -> None:
+    # extract skips the matcher on texts with fewer digits than this: a phonenumbers release
+    # with a shorter numbering plan must lower the constant
+    shortest = min(
+        min(length for length in metadata.general_desc.possible_length if length > 0)
+        for metadata in [phonenumbers.PhoneMetadata.metadata_for_region(r) for r in phonenumbers.SUPPORTED_REGIONS]
+        + [phonenumbers.PhoneMetadata.metadata_for_nongeo_region(c) for c in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS]
+    )
+    assert shortest == extract.MIN_PHONE_DIGITS
+    # the shortest number there is, in its own region, is still found; written in full-width digits too
+    assert [p.e164 for p in extract.find_phones("ring 4002", "NU")] == ["+6834002"]
+    assert [p.e164 for p in extract.find_phones("ring \uff14\uff10\uff10\uff12", "NU")] == ["+6834002"]
+    assert extract.find_phones("ring 400", "NU") == []
+
+
+def test_the_digit_shortcut_finds_what_the_matcher_finds(fixture_replies: list[Reply]) -> None:
+    rng = random.Random(5)
+    texts = _texts(fixture_replies) + _random_texts(list("0123456789 +-()x.\uff10\uff14٣ab\n"), 400, seed=9)
+    for text in texts + [t[rng.randrange(len(t) + 1):] for t in texts if t]:
+        for region in ("US", "DE", "NU"):
+            matcher = [
+                phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
+                for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
+            ]
+            assert [p.e164 for p in extract.find_phones(text, region)] == matcher, (text, region)
