@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import select
 import shlex
 import socket
 import ssl
@@ -39,7 +38,9 @@ from typing import Any, Self
 
 import imapclient
 import imapclient.datetime_util
+import imapclient.imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import _parse_untagged_response
 
 from .config import ImapSettings
 from .errors import ConfigError, ImapError
@@ -102,31 +103,57 @@ def oauth_token(command: str, path: str) -> str:
 
 
 class _Client(imapclient.IMAPClient):  # type: ignore[misc]
-    """imapclient with one fix to ``idle_check``: lines already read into the buffer count as readable.
+    """imapclient with its ``idle_check`` reading whole lines.
 
-    ``idle_check`` polls the socket.  When the server sends ``+ idling`` and
-    an ``EXISTS`` in one packet (a message that arrived between SELECT and
-    IDLE), ``idle()`` reads both into imaplib's buffered reader, the socket
-    then stays quiet, and the poll would never report the ``EXISTS``.
+    imapclient reads IDLE responses with the socket non-blocking.  When a TLS
+    record ends in the middle of a line (Dovecot's ``* 5 EXISTS`` and
+    ``* 1 RECENT`` often share a packet, and the split falls anywhere), the
+    part of the line already read is dropped, and the rest comes back later
+    as a line of its own: "unexpected response: b'T'", a broken connection
+    and a missed EXISTS.  Here the poll only says that the server has begun
+    to send; each line is then read whole, with the socket blocking under its
+    usual read timeout.  Lines already in imaplib's buffer or in the TLS
+    layer count as readable: a socket with nothing more to send would never
+    wake the poll for them.
     """
 
-    def _poll_socket(self, sock: socket.socket, timeout: float | None = None) -> Any:
-        if _buffered(self):
-            return [(sock.fileno(), select.POLLIN)]
-        return super()._poll_socket(sock, timeout)
+    def idle_check(self, timeout: float | None = None) -> list[Any]:
+        sock = self.socket()
+        if not self._readable(sock, timeout):
+            return []
+        responses = []
+        while True:
+            try:
+                line = self._imap._get_line()
+            except imapclient.IMAPClient.AbortError as exc:
+                if "EOF" in str(exc.args[0] if exc.args else ""):
+                    break  # as imapclient: a closed connection answers with what was read (the caller notices)
+                raise
+            responses.append(_parse_untagged_response(line))
+            if not self._readable(sock, 0):
+                return responses
+        return responses
 
-    def _select_poll_socket(self, sock: socket.socket, timeout: float | None = None) -> Any:
+    def _readable(self, sock: socket.socket, timeout: float | None) -> bool:
         if _buffered(self):
-            return [sock]
-        return super()._select_poll_socket(sock, timeout)
+            return True
+        poll = self._poll_socket if imapclient.imapclient.POLL_SUPPORT else self._select_poll_socket
+        return bool(poll(sock, timeout))
 
 
 def _buffered(client: imapclient.IMAPClient) -> bool:
-    """Whether imaplib holds unread bytes (called while ``idle_check`` has the socket non-blocking)."""
+    """Whether unread bytes wait in imaplib's buffered reader or in the TLS layer, without blocking."""
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    saved = sock.gettimeout()
+    sock.setblocking(False)  # peek reads the socket only when the buffer is empty: then it must not wait
     try:
         return bool(client._imap.file.peek(1))
     except (OSError, ValueError):  # nothing there (SSLWantReadError, BlockingIOError) or closed
         return False
+    finally:
+        sock.settimeout(saved)
 
 
 _IN_REPLY_TO = re.compile(rb"^in-reply-to:\s*(<[^<>\s]+>)", re.I | re.M)
