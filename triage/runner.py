@@ -118,8 +118,9 @@ def _slim(work: _Work) -> _Work:
     """``work`` without the reply's texts that only parsing and deciding read.
 
     The body, the quoted thread, the signature, the headers and the vCards are
-    most of a reply's size; the main process only stores, marks and prints,
-    and sending them back through the pipe cost more than the store itself.
+    most of a reply's size (about 16 KB of pickle a message with them, 1.6 KB
+    without, on the benchmark's load); the main process only stores, marks
+    and prints, and none of that reads them.
     """
     if work.reply is None:
         return work
