@@ -40,7 +40,7 @@ import imapclient
 import imapclient.datetime_util
 import imapclient.imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
-from imapclient.imapclient import _parse_untagged_response  # private, but in every release of 3.x and 4.x
+from imapclient.imapclient import _parse_untagged_response  # private; its own idle_check has used it since early releases
 
 from .config import ImapSettings
 from .errors import ConfigError, ImapError
