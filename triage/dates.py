@@ -25,6 +25,8 @@ _STOPWORDS = {
     "pt": "o a os de que não é para com obrigado estou até escritório".split(),
     "sv": "och att jag inte är för med tack till kontoret hälsningar".split(),
     "pl": "i w nie na jest się z do dziękuję pozdrawiam biura".split(),
+    "da": "og jeg ikke er tak til kontoret venlig hilsen tilbage på arbejde orlov ferie fra".split(),
+    "nb": "og jeg ikke er takk til kontoret vennlig hilsen tilbake på jobb permisjon ferie fra".split(),
 }
 _STOPSETS = {lang: frozenset(words) for lang, words in _STOPWORDS.items()}
 _CYRILLIC = re.compile("[а-яё]")
@@ -111,11 +113,12 @@ _WEEKDAYS = (
     r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo|"
     r"понедельник|вторник|среду|среда|четверг|пятницу|пятница|субботу|воскресенье|lunedì|martedì|mercoledì|giovedì|venerdì|"
     r"maandag|dinsdag|woensdag|donderdag|vrijdag|måndag|tisdag|onsdag|torsdag|fredag|poniedziałek|wtorek|środa|czwartek|piątek|"
+    r"mandag|tirsdag|"
     r"segunda|terça|quarta|quinta|sexta|tomorrow|morgen|demain|mañana|завтра|domani"
 )
 _MONTH_WORDS = (
     r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mai|okt|dez|janv|févr|fév|avr|juil|juin|août|déc|ene|abr|ago|dic|"
-    r"gen|mag|giu|lug|set|ott|maa|mei|okt|sty|lut|kwi|maj|cze|lip|sie|wrz|paź|lis|gru|fev|out|dez|"
+    r"gen|mag|giu|lug|set|ott|maa|mei|okt|sty|lut|kwi|maj|cze|lip|sie|wrz|paź|lis|gru|fev|out|dez|des|"
     r"янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек"
 )
 # Date-shaped phrases: parsing each with dateparser costs ~1 ms, searching a whole auto-reply ~30 ms.
@@ -144,6 +147,8 @@ _MONTH_NAMES = {
     "nl": "januari|jan februari|feb maart april|apr mei juni|jun juli|jul augustus|aug september|sep oktober|okt november|nov december|dec",
     "pt": "janeiro|jan fevereiro|fev março|mar abril|abr maio|mai junho|jun julho|jul agosto|ago setembro|set outubro|out novembro|nov dezembro|dez",
     "sv": "januari|jan februari|feb mars april|apr maj juni|jun juli|jul augusti|aug september|sep oktober|okt november|nov december|dec",
+    "da": "januar|jan februar|feb marts|mar april|apr maj juni|jun juli|jul august|aug september|sep oktober|okt november|nov december|dec",
+    "nb": "januar|jan februar|feb mars|mar april|apr mai juni|jun juli|jul august|aug september|sep oktober|okt november|nov desember|des",
     "pl": "styczeń|stycznia|sty luty|lutego|lut marzec|marca|mar kwiecień|kwietnia|kwi maj|maja czerwiec|czerwca|cze lipiec|lipca|lip "
     "sierpień|sierpnia|sie wrzesień|września|wrz październik|października|paź listopad|listopada|lis grudzień|grudnia|gru",
     "ru": "январь|января|янв февраль|февраля|фев март|марта|мар апрель|апреля|апр май|мая июнь|июня|июн июль|июля|июл "
@@ -158,13 +163,15 @@ _WEEKDAY_NAMES = {
     "nl": "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag",
     "pt": "segunda terça quarta quinta sexta sábado domingo",
     "sv": "måndag tisdag onsdag torsdag fredag lördag söndag",
+    "da": "mandag tirsdag onsdag torsdag fredag lørdag søndag",
+    "nb": "mandag tirsdag onsdag torsdag fredag lørdag søndag",
     "pl": "poniedziałek wtorek środa czwartek piątek sobota niedziela",
     "ru": "понедельник вторник среда|среду четверг пятница|пятницу суббота|субботу воскресенье",
 }
 _MONTHS_OF = {lang: {w: i for i, forms in enumerate(names.split(), 1) for w in forms.split("|")} for lang, names in _MONTH_NAMES.items()}
 _WEEKDAYS_OF = {lang: {w: i for i, forms in enumerate(names.split()) for w in forms.split("|")} for lang, names in _WEEKDAY_NAMES.items()}
 # what may follow the day ("3rd", "1er", "31.") and join it to the month ("3rd of March", "15 de agosto")
-_DAY_SUFFIXES = {"en": ("st", "nd", "rd", "th"), "fr": ("er",), "de": (".",), "pl": (".",), "sv": (), "nl": (), "it": (), "es": (), "pt": (), "ru": ()}
+_DAY_SUFFIXES = {"en": ("st", "nd", "rd", "th"), "fr": ("er",), "de": (".",), "pl": (".",), "sv": (), "da": (".",), "nb": (".",), "nl": (), "it": (), "es": (), "pt": (), "ru": ()}
 _DAY_OF = {"en": "of", "es": "de", "pt": "de"}
 _FAST_DAY_FIRST = re.compile(
     r"(?:(?P<weekday>[^\W\d_]+),? )?(?P<day>\d{1,2})(?P<suffix>[^\W\d_]{1,2}|\.)? (?:(?P<of>[^\W\d_]{2}) )?"
@@ -172,6 +179,7 @@ _FAST_DAY_FIRST = re.compile(
 )
 _FAST_MONTH_FIRST = re.compile(r"(?:(?P<weekday>[^\W\d_]+),? )?(?P<month>[^\W\d_]+)\.? (?P<day>\d{1,2})(?P<suffix>st|nd|rd|th)?(?:,? (?P<year>\d{4}))?")
 _FAST_NUMERIC = re.compile(r"(?P<a>\d{1,2})(?P<sep>[./])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4})|(?P<c>\d{1,2})/(?P<d>\d{1,2})")
+_DAY_DOT_MONTH = re.compile(r"(?P<day>\d{1,2})\.(?P<month>\d{1,2})")
 _FAST_ISO = re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})")
 _NO_FAST_ANSWER = object()
 
@@ -225,6 +233,12 @@ def _fast_parse(said: str, lang: str, base: dt.datetime, date_order: str) -> dt.
             if month is None or (m["weekday"] is not None and m["weekday"] not in weekdays):
                 return _NO_FAST_ANSWER
             return _on(int(m["day"]), month, m["year"], base)
+    m = _DAY_DOT_MONTH.fullmatch(low)
+    if m:
+        # "bis 4.12.", "ab 14.09": day and month.  dateparser reads a time of day (04:12), which an
+        # absence note never means; the one place the fast path departs from it on purpose
+        day, month = int(m["day"]), int(m["month"])
+        return _after_base(day, month, base) if 1 <= month <= 12 and 1 <= day <= 31 else _NO_FAST_ANSWER
     m = _FAST_NUMERIC.fullmatch(low)
     if m:
         first, second = (m["a"], m["b"]) if m["year"] else (m["c"], m["d"])

@@ -114,7 +114,6 @@ def test_random_phrases_read_as_dateparser_reads_them_when_answered() -> None:
 @pytest.mark.parametrize(
     ("said", "lang", "order"),
     [
-        ("14.09", "de", "DMY"),  # dateparser reads a time of day
         ("7/24", "en", "DMY"),  # and here a two-digit year
         ("29 February", "en", "DMY"),  # the next leap year
         ("31 April", "en", "DMY"),
@@ -128,6 +127,26 @@ def test_random_phrases_read_as_dateparser_reads_them_when_answered() -> None:
 )
 def test_other_shapes_are_left_to_dateparser(said: str, lang: str, order: str) -> None:
     assert _fast_parse(said, lang, BASES[0], order) is _NO_FAST_ANSWER
+
+
+def test_a_day_and_month_with_dots_is_a_date_not_the_time_dateparser_reads() -> None:
+    # "bis einschließlich 4.12.": dateparser gives 04:12 today; an absence note means 4 December
+    base = dt.datetime(2026, 11, 25, 9, 0)
+    assert _dateparser("4.12", "de", base, "DMY") == dt.date(2026, 11, 26)  # 04:12 next morning: why the fast path departs
+    assert _fast_parse("4.12", "de", base, "DMY") == dt.datetime(2026, 12, 4)
+    assert _fast_parse("14.09", "de", base, "DMY") == dt.datetime(2027, 9, 14)  # the next 14 September
+    assert _fast_parse("14.30", "de", base, "DMY") is _NO_FAST_ANSWER  # "ab 14.30 Uhr": no 30th month
+    assert return_date("Ich bin bis einschließlich 4.12. nicht im Büro.", base, language="de") == dt.date(2026, 12, 4)
+    assert return_date("Abwesend vom 1.12. bis 4.12., ab 14.30 Uhr am 7.12. wieder da.", base, language="de") == dt.date(2026, 12, 7)
+
+
+def test_norwegian_and_danish_dates_are_read_in_their_language() -> None:
+    base = dt.datetime(2026, 11, 25, 9, 0)
+    norwegian = "Jeg er i foreldrepermisjon og er tilbake på jobb mandag 15. mars 2027. Jeg leser ikke e-post i denne perioden."
+    danish = "Tak for din mail. Jeg er på ferie og tilbage på arbejde mandag den 7. december."
+    assert (dates.guess_language(norwegian), dates.guess_language(danish)) == ("nb", "da")
+    assert return_date(norwegian, base) == dt.date(2027, 3, 15)
+    assert return_date(danish, base) == dt.date(2026, 12, 7)
 
 
 def _reference_candidate() -> re.Pattern[str]:
