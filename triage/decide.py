@@ -93,6 +93,11 @@ class Decider:
         back = None
         if prepared is not None:
             contact = extract_contact(reply, ours=self.ours, default_region=self.default_region, recognised=lambda: recognised, prepared=prepared)
+            if contact and label == "out_of_office" and not contact.name:
+                # "urgent orders: call the sales counter on …", "sekretariat@…": a desk, not a person
+                # to follow up with; the interim contact of an absence is someone named
+                reasons.append("no interim contact: " + ", ".join(f"{k}: {v!r}" for k, v in contact.spans.items()) + " names nobody")
+                contact = None
             if contact:
                 reasons.append("contact from " + ", ".join(f"{k}: {v!r}" for k, v in contact.spans.items()))
         if label == "out_of_office":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import html.parser as _html_parser
 import re
 from html import unescape
+from urllib.parse import unquote
 
 QUOTE_MARK = "-----Original Message-----"
 
@@ -341,6 +342,22 @@ def _flags_of(attributes: str) -> Flags:
     return flags
 
 
+_MAILTO = re.compile(r"""\bhref\s*=\s*["']?\s*mailto:([^"'\s>?]+)""", re.I)
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _mailto(attributes: str | list[tuple[str, str | None]]) -> str | None:
+    """The address of an ``href="mailto:..."``, lower case, if it is one."""
+    if isinstance(attributes, str):
+        m = _MAILTO.search(attributes)
+        target = m.group(1) if m else ""
+    else:
+        href = next((v or "" for k, v in attributes if k == "href"), "").strip()
+        target = href[7:].split("?")[0] if href[:7].lower() == "mailto:" else ""
+    target = unquote(_decode(target)).strip()
+    return target.lower() if _ADDRESS.fullmatch(target) else None
+
+
 def html_to_text(html: str) -> str:
     """Render ``html`` as plain text, marking where the quoted thread starts.
 
@@ -360,6 +377,7 @@ def html_to_text(html: str) -> str:
     quote_depth = 0
     marked = False
     blank = True  # whether the last line is blank ("", ">", "> >"...), or there is none
+    links: list[tuple[str, int, int]] = []  # open <a href="mailto:...">: the address, the line, its text so far
 
     def flush() -> None:  # (a no-op when "not current and blank")
         nonlocal blank
@@ -426,6 +444,10 @@ def html_to_text(html: str) -> str:
                     quote_depth += 1
                 elif tag == "td" or tag == "th":
                     current.append(" ")
+                elif tag == "a" and attributes:
+                    address = _mailto(attributes)
+                    if address:
+                        links.append((address, len(lines), len(current)))
             if not close or close[-1] != "/":
                 continue
             # <x/>: a start tag and an end tag
@@ -434,6 +456,13 @@ def html_to_text(html: str) -> str:
         else:
             continue
         # an end tag
+        if tag == "a" and links:
+            # a name linked to an address ("<a href="mailto:jane@x.com">Jane Doe</a>"): the address
+            # is written after it, as a plain-text client would show it
+            address, line, at = links.pop()
+            said = "".join(current[at:]) if line == len(lines) else "".join(current)
+            if address not in said.casefold():
+                current.append(f" <{address}>")
         if tag in _SKIP:
             if skip:
                 skip -= 1

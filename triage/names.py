@@ -24,6 +24,9 @@ _HONORIFICS = frozenset(
     "mr mr. mrs mrs. ms ms. miss herr herrn frau m. mme mme. madame monsieur mlle mlle. sr sr. sra sra. srta srta. don doña ing ing. "
     "lic lic. dott dott. dott.ssa stb stb. ir ir. mgr mgr. inż inż. г-н г-жа господин госпожа".split()
 )
+# Honorifics that begin a new name even in the middle of a run: "Kollegen Herrn Jürgen Maßmann"
+# (German nouns are capitalised); not "Don" or "Ing", which are also first names and words.
+_RESTARTS = frozenset("mr mr. mrs mrs. ms ms. herr herrn frau mme mme. madame monsieur mlle mlle. sra sra. srta srta. г-н г-жа".split())
 # Words that end a name: job titles and departments written after it, and common capitalised words.
 _STOP = frozenset(
     w.casefold()
@@ -114,6 +117,9 @@ def name_run(text: str) -> list[str]:
         low = word.casefold()
         if not tokens and (low in _HONORIFICS or low + "." in _HONORIFICS):
             continue
+        if tokens and low in _RESTARTS:
+            tokens = []
+            continue
         if not tokens and low in _KEEP_TITLES:
             tokens.append(word if word.endswith(".") or low in ("di",) else word + ".")
             continue
@@ -131,7 +137,8 @@ def name_run(text: str) -> list[str]:
                 break
             continue
         break
-    while tokens and (tokens[-1].casefold() in PARTICLES or tokens[-1].casefold() in _KEEP_TITLES):
+    # a particle left at the end is dangling ("Jan van"), unless capitalised: "Priya Das", "Linh Van" are surnames
+    while tokens and ((tokens[-1].islower() and tokens[-1] in PARTICLES) or tokens[-1].casefold() in _KEEP_TITLES):
         tokens.pop()
     if tokens and all(t.casefold() in _KEEP_TITLES for t in tokens):
         return []
@@ -177,6 +184,7 @@ def _cues_in(text: str) -> Iterator[tuple[int, int]]:
 _SKIP_WORDS = 7
 
 
+_GERMAN_ARTICLES = frozenset(("die", "der", "den", "dem", "das"))  # as written: "Das" is also a surname
 _ACCUSATIVE = re.compile(_CUES_ACCUSATIVE)
 _DATIVE = re.compile(_CUES_DATIVE)
 _BREAKS_DIRECT = re.compile(r"[:—–\n]")
@@ -201,12 +209,16 @@ def after_cues(text: str) -> list[Candidate]:
         window = rest[: end.start() + 1] if end and not rest[: end.start() + 1].rstrip().endswith(":") else rest[:120]
         skipped = 0
         direct = True
+        previous = ""
         for w in _WORD.finditer(window):
             word = w.group(0)
             low = word.casefold()
             if low in _HONORIFICS:
+                previous = word
                 continue
-            tokens = [] if _cannot_start_name(word) else name_run(window[w.start() :])
+            # "bitte an die Werkstatt", "an den Vertrieb": after a German article a capital is a noun
+            tokens = [] if _cannot_start_name(word) or previous in _GERMAN_ARTICLES else name_run(window[w.start() :])
+            previous = word
             if tokens and (len(tokens) >= 2 or _single_ok(window[w.start() + len(tokens[0]) :])):
                 case = _case_for(text[cue_start:cue_end]) if direct else "nom"
                 found.append(Candidate(" ".join(tokens), cue_end + w.start(), case))

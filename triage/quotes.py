@@ -86,7 +86,15 @@ _VALEDICTION = re.compile(
     r"liebe grüße|lg|vg|mfg|gruß|grüße|herzliche grüße|cordialement|bien cordialement|bien à vous|salutations|merci|bonne journée|"
     r"saludos|un saludo|saludos cordiales|atentamente|gracias|un abrazo|с уважением|спасибо|всего доброго|всего хорошего|"
     r"distinti saluti|cordiali saluti|met vriendelijke groet|groeten|med vänliga hälsningar|hälsningar|pozdrawiam|z poważaniem|"
-    r"atenciosamente|abraços|obrigado|obrigada)\s*[,.!]*\s*$",
+    r"atenciosamente|abraços|obrigado|obrigada|"
+    r"best wishes|warmly|warm wishes|talk soon|speak soon|thanks again|many thanks again|thanks so much|with thanks|kr|"
+    r"danke|besten dank|schöne grüße|schöne grüsse|grüsse|viele grüsse|liebe grüsse|beste grüsse|freundliche grüsse|mit besten grüßen|"
+    r"amitiés|bises|bonne soirée|merci d'avance|un cordial saludo|cordialmente|muchas gracias|saludos!|"
+    r"groet|groetjes|hartelijke groet|vriendelijke groet|met vriendelijke groeten|mvg|"
+    r"med venlig hilsen|venlig hilsen|med vennlig hilsen|vennlig hilsen|hilsen|mvh|vänliga hälsningar|"
+    r"saluti|un saluto|grazie|grazie mille|buona giornata|pozdrowienia|"
+    r"abraço|um abraço|att|atte|с наилучшими пожеланиями|всего наилучшего|"
+    r"よろしくお願いします|よろしくお願いいたします|敬具)\s*[,.!]*\s*$",
     re.I,
 )
 _CARRIES_CONTACT = re.compile(r"@|\+?\d[\d\s().-]{6,}\d")
@@ -155,30 +163,39 @@ def _is_sender_line(line: str, sender: set[str]) -> bool:
     return bool(folded & sender) and len(folded - sender) <= 1 and not _CARRIES_CONTACT.search(line.split("|")[0])
 
 
-def _find_signature(lines: list[str], sender_name: str = "") -> int | None:
-    """Index where the signature starts in ``lines`` (the new text), if any."""
+def _find_signature(lines: list[str], sender_name: str = "", *, after: int = 0) -> int | None:
+    """Index where the signature starts in ``lines`` (the new text), if any.
+
+    ``after``: where the last answer starts when the replier answered between
+    quoted lines; a sign-off above it ("LG Elisabeth" before the inline
+    answers) does not end the new text.
+    """
     first_content = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first_content is None:
         return None
+    # A signature starts at the first of: a delimiter ("--", "___") or a mobile client's
+    # line, the last valediction, the sender's own name on a line of its own.  Each may be
+    # missing, and a client's delimiter often comes after the person's own sign-off
+    # ("Wei Ling\n\nTan Wei Ling | Head of ...\n\nGet Outlook for iOS").
+    found = len(lines)
     for i, line in enumerate(lines):
-        if i > first_content and _DASHES.match(line):
-            return i
-        if _MOBILE.match(line) and len(line) < 80:
-            return i
-    # the last valediction after some content starts the signature
-    for i in range(len(lines) - 1, first_content, -1):
+        if (i > first_content and _DASHES.match(line)) or (_MOBILE.match(line) and len(line) < 80):
+            found = i
+            break
+    for i in range(found - 1, max(first_content, after - 1), -1):
         line = lines[i]
         if _VALEDICTION.match(line) and not _CARRIES_CONTACT.search(line):
-            return i
-    # else the sender's own name on a line of its own, after some content
+            found = i
+            break
     sender = _name_words(sender_name)
     if sender:
-        for i in range(first_content + 1, len(lines)):
+        for i in range(max(first_content + 1, after), found):
             if _is_sender_line(lines[i], sender) and not lines[i - 1].strip().endswith((",", ":")) or (
                 _is_sender_line(lines[i], sender) and i == len(lines) - 1
             ):
-                return i
-    return None
+                found = i
+                break
+    return found if found < len(lines) else None
 
 
 def _inline(quoted: list[str]) -> bool:
@@ -216,6 +233,7 @@ def split_reply(text: str, *, sender_name: str = "") -> Split:
     lines = text.split("\n")
     start = None
     span = 0
+    last_answer = 0
     for i in range(len(lines)):
         span = _is_attribution(lines, i)
         if span:
@@ -235,6 +253,10 @@ def split_reply(text: str, *, sender_name: str = "") -> Split:
         is_quoted = [i in skip or _QUOTED.match(ln) is not None for i, ln in enumerate(lines)]
         own = [ln for ln, q in zip(lines, is_quoted) if not q]
         quoted = [ln for ln, q in zip(lines, is_quoted) if q]
+        # answers below the last quoted line: a sign-off above them is not the signature
+        last_quoted = max(i for i, q in enumerate(is_quoted) if q)
+        if any(ln.strip() for ln in lines[last_quoted + 1 :]):
+            last_answer = sum(1 for q in is_quoted[:last_quoted] if not q)
         # a header block (Outlook) after the quote ends everything that follows
         for j in range(len(own)):
             if _is_attribution(own, j):
@@ -246,7 +268,7 @@ def split_reply(text: str, *, sender_name: str = "") -> Split:
     else:
         own, quoted = lines, []
 
-    sig_at = _find_signature(own, sender_name)
+    sig_at = _find_signature(own, sender_name, after=min(last_answer, len(own)))
     signature: list[str] = []
     if sig_at is not None:
         own, signature = own[:sig_at], own[sig_at:]

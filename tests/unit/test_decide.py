@@ -90,3 +90,18 @@ def test_the_shipped_model_was_trained_on_the_shipped_fixtures(model: clf.Classi
     meta = json.loads((ROOT / "models" / clf.METADATA_FILE).read_text())
     assert meta["data_hash"] == clf.data_hash(docs, [e.label for e in usable])
     assert Path(ROOT / "models" / "ner").is_dir()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I'm out of the office until 2 December. For help with an order in the meantime, please call the sales counter at +1 916 555 0143.",
+        "Jestem nieobecna w biurze do 15 maja 2026 r. W pilnych sprawach proszę pisać na adres sekretariat@lubawa-meble.pl.",
+    ],
+)
+def test_an_absence_that_names_only_a_desk_has_no_interim_contact(decider: Decider, body: str) -> None:
+    reply = _reply(body, subject="Automatic reply: pipeline reporting", headers="Auto-Submitted: auto-replied\r\n", quote=False)
+    decision = decider.decide(reply)
+    assert decision.label == "out_of_office"
+    assert decision.contact is None
+    assert any(r.startswith("no interim contact:") for r in decision.reasons)

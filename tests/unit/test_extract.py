@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import fixture_bytes
+from triage import names
 from triage.extract import extract_contact, find_emails, find_phones, guess_address
 from triage.names import russian_nominative
 from triage.parsing import parse
@@ -87,3 +88,11 @@ def test_a_colleagues_forwarded_note_is_the_last_source() -> None:
     assert contact is not None
     assert (contact.name, contact.email, contact.phone) == ("Nadia Rahman", "nadia.rahman@halvorsenmaritime.sg", "+6562217384")
     assert contact.spans["email"].startswith("forwarded from darren.koh@")
+
+
+def test_names_after_a_german_article_are_nouns_and_a_capitalised_particle_is_a_surname() -> None:
+    assert names.after_cues("Bei Fragen zu Aufträgen bitte an die Werkstatt: 0316 482 175.") == []
+    assert [c.name for c in names.after_cues("Bitte wenden Sie sich an die Kollegin Anna Berger.")] == ["Anna Berger"]
+    assert [c.name for c in names.after_cues("Please talk to Priya Das, she runs it.")] == ["Priya Das"]
+    assert names.name_run("Jan van") == ["Jan"]
+    assert names.name_run("Kollegen Herrn Jürgen Maßmann, er") == ["Jürgen", "Maßmann"]

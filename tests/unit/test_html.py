@@ -204,3 +204,11 @@ _tag = st.tuples(
 @settings(max_examples=1500, deadline=None)
 def test_tags_with_attributes_read_as_with_html_parser(html: str) -> None:
     _check_events(html)
+
+
+def test_a_name_linked_to_an_address_keeps_the_address() -> None:
+    html = (
+        '<p>Bitte an <a href="mailto:Juergen.Massmann@weserland.de?subject=Hallo">Herrn J&uuml;rgen Ma&szlig;mann</a> wenden.</p>'
+        '<p>E-Mail: <a href="mailto:jane@x.com">jane@x.com</a> <a href="https://x.com">site</a> <a href="mailto:">?</a></p>'
+    )
+    assert html_to_text(html) == "Bitte an Herrn Jürgen Maßmann <juergen.massmann@weserland.de> wenden.\n\nE-Mail: jane@x.com site ?"

@@ -122,3 +122,25 @@ def test_gmail_attribution_wrapped_before_the_closing_bracket() -> None:
     text = "Kein Interesse.\n\nW. Hofbauer\n\nAm Mo., 7. Sept. 2026 um 08:30 Uhr schrieb Lena Vogel <lena.vogel@kontora.de\n>:\n\n> Hallo Herr Hofbauer,"
     split = split_reply(text, sender_name="Walter Hofbauer")
     assert split.quoted.startswith("Am Mo., 7. Sept. 2026") and "schrieb" not in split.signature
+
+
+def test_the_persons_own_sign_off_starts_the_signature_before_a_clients_delimiter() -> None:
+    text = (
+        "Sure, send over a deck.\n\nWei Ling\n\nTan Wei Ling | Head of Regional Procurement\nDID +65 6555 0142\n\n"
+        "CONFIDENTIALITY NOTICE: This email and any attachments are confidential.\n\nGet Outlook for iOS\n________________________________"
+    )
+    split = split_reply(text, sender_name="Tan Wei Ling")
+    assert split.new_text == "Sure, send over a deck."
+    dutch = "Hoi Sam,\n\nStuur me wat meer info.\n\nGroet,\nBram\n\nBram de Vries\nT 010 234 5678\n________________________________"
+    assert split_reply(dutch, sender_name="Bram de Vries").new_text == "Hoi Sam,\n\nStuur me wat meer info."
+
+
+def test_a_sign_off_above_inline_answers_does_not_end_the_new_text() -> None:
+    text = (
+        "Sehr geehrte Frau Vogel,\n\nmeine Antworten direkt im Text unten.\n\nLG Elisabeth Moser\n\n"
+        "> 1. Wer ist für den Rechnungseingang zuständig?\n\nHerr Florian Gruber, f.gruber@salzach.at.\n\n"
+        "> 2. Welches System nutzen Sie?\n\nBMD NTCS.\n\n-- \nElisabeth Moser\nSalzach Kunststofftechnik"
+    )
+    split = split_reply(text, sender_name="Elisabeth Moser")
+    assert "f.gruber@salzach.at" in split.new_text and "BMD NTCS." in split.new_text
+    assert split.signature.startswith("--")
