@@ -28,7 +28,11 @@ _LEFT_TEXT = re.compile(
     r"(no longer (with|at|work|employed)|(have|has) left (the company|\w+)|left the (company|organi[sz]ation)|"
     r"nicht mehr (im unternehmen|bei|für)|(unternehmen|firma)\b.{0,40}verlassen|ne fait plus partie|a quitté|ai quitté|ne travaille plus|"
     r"ya no (trabaja|forma parte|estoy|trabajo)|dejé la empresa|больше не работа|покинул[аи]? компанию|уволил|"
-    r"non lavora più|niet meer werkzaam|arbetar inte längre|nie pracuj)",
+    r"non lavora più|niet meer werkzaam|arbetar inte längre|nie pracuj|"
+    # "I finished up at X", "my last day at X was", a successor named: gone for good
+    r"finished up (at|with)|my last day (at|with) .{0,40}\bwas|(have|'ve) (moved on from|retired)|\bam (now )?retired|"
+    r"my successor|\bsuccessor\b|nachfolger|successeur|sucesor|successore|opvolger|efterträdare|efterfølger|etterfølger|"
+    r"następc|преемни)",
     re.I,
 )
 _ACK_TEXT = re.compile(r"(ticket\s*#?\s*\d+|we (have )?received your (request|message|email)|verify (that )?you are (a )?human|challenge)", re.I)

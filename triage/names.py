@@ -242,6 +242,7 @@ def _single_ok(after: str) -> bool:
 
 _DOES = re.compile(
     r"\s*(?:\([^)]{0,60}\)\s*)?(?:is|runs|handles|heads|owns|looks after|manages|leads|takes care|does|would be|should be|will be|"
+    r"has taken over|took over|has replaced|is replacing|replaces|will be taking over|has succeeded|"
     r"ist|leitet|macht|kümmert|est|gère|s'occupe|es|lleva|maneja|ведёт|ведет|отвечает|занимается)\b",
     re.I,
 )

@@ -65,3 +65,19 @@ def test_bounces_and_their_recipient(relative: str, recipient: str | None) -> No
     reply = parse(RawMessage(relative, fixture_bytes(relative)))
     assert reply.signals.bounce
     assert reply.signals.bounce_recipient == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I finished up at Coastline Freight on Friday 13 November. Mitchell Kerr has taken over as National Sales Manager.", "left_company"),
+        ("My last day at Brightwater was 30 October; please write to my successor, Ana Lopes.", "left_company"),
+        ("Ich bin nicht mehr im Haus. Mein Nachfolger ist Herr Jonas Weber.", "left_company"),
+        ("J'ai pris ma retraite ; mon successeur est Paul Girard.", "left_company"),
+        ("I'm on leave until 7 December; in the meantime Jane has taken over my accounts.", "absence"),
+        ("I'm at a conference until Friday, my last day in the office this week is today.", "absence"),
+    ],
+)
+def test_left_company_from_the_text_of_an_auto_reply(text: str, kind: str) -> None:
+    headers = {"auto-submitted": "auto-replied"}
+    assert detect(headers, "Automatic reply: hello", "x@example.com", text, report_parts=[]).kind == kind
