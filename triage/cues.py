@@ -25,7 +25,10 @@ _CUES: dict[str, str] = {
         r"contactez|contacter|la bonne personne|le bon interlocuteur|s'occupe|en copie|successeur|remplaçant|transmis|voyez avec|"
         r"hable con|habla con|contacte a|contacta a|contactá|escríbale|encargad[oa]|la persona indicada|sucesor|le paso el contacto|copio a|lleva (?:eso|el tema)|"
         r"обратитесь|обращайтесь|свяжитесь|пишите|напишите|позвоните ему|позвоните ей|отвечает за|занимается|в копии|преемник|передал|вам нужен|вам нужна|это к|"
-        r"rivolgersi|contatti|scriva a|neem contact op|opvolger|kontakta|skontaktuj|następc|entre em contato|fale com"
+        r"rivolgersi|contatti|scriva a|neem contact op|opvolger|kontakta|skontaktuj|następc|entre em contato|fale com|"
+        r"il mio collega|la mia collega|mijn collega|min kollega|moje kolegin|mój kolega|meu colega|minha colega|"
+        r"kontakt (?:til|med)|ta kontakt med|kontaktujte|obraťte se|ota yhteyttä|yhteyshenkilö|iletişime geç|ile görüşün|"
+        r"contactați|vorbiți cu|keresse|forduljon|请联系|联系人"
     ),
     "interest": (
         r"\bcall\b|meeting|\bdemo\b|pricing|price|cost|quote|send (?:me|over|us)|deck|proposal|schedule|calendar|availab|\bslot|zoom|teams|"
@@ -34,7 +37,12 @@ _CUES: dict[str, str] = {
         r"rendez-vous|rdv|tarif|prix|appel|appelez|démo|documentation|intéress|disponible|"
         r"llamada|reunión|propuesta|precio|cuánto|cotización|agendar|llámeme|me interesa|"
         r"созвон|позвоните мне|коммерческое предложение|кп\b|сколько стоит|встреч|демо|интересно|пришлите|"
-        r"prezzi|chiamata|preventivo|prijs|offerte|pris|spotkanie|cennik|preço|reunião"
+        r"prezzi|chiamata|preventivo|prijs|offerte|pris|spotkanie|cennik|preço|reunião|"
+        r"mi interessa|quanto costa|sentirci|meer info|wat kost|afspraak|bellen|sta er (?:wel )?voor open|"
+        r"tenho interesse|quanto custa|podemos conversar|ligação|møde|ring mig|gerne høre|gjerne høre|"
+        r"jestem zainteresowan|ile kosztuje|ofert|máme zájem|kolik stojí|schůzk|kiinnostaa|hinta|palaveri|"
+        r"ilgileniyoruz|fiyat|görüşme|toplant|suntem interesați|ofertă|întâlnire|"
+        r"érdekel|árajánlat|megbeszél|感兴趣|报价|价格|电话"
     ),
     "decline": (
         r"not interested|no interest|no thanks|no thank you|not for us|no need|not a (?:fit|priority)|no budget|not looking|"
@@ -44,12 +52,19 @@ _CUES: dict[str, str] = {
         r"pas intéressé|pas intéressés|pas d'intérêt|désinscri|retirez|déjà (?:un|une|équipé)|pas rendus|pas besoin|"
         r"no (?:nos|me) interesa|no estamos interesad|dar de baja|dé de baja|denme de baja|no me escriban|ya (?:tenemos|contamos|usamos)|tercerizamos|"
         r"не интересно|неинтересно|не актуально|отпишите|не пишите|уже (?:есть|стоит|используем)|не нужно|не планируется|"
-        r"non (?:siamo|sono) interessat|niet geïnteresseerd|inte intresserad|nie jesteśmy zainteresowani|não (?:temos|estamos) interess"
+        r"non (?:siamo|sono) interessat|niet geïnteresseerd|inte intresserad|nie jesteśmy zainteresowani|não (?:temos|estamos) interess|"
+        r"спасибо,? но нет|смысла не вижу|не планируем|не интересует|"
+        r"non mi interessa|abbiamo già|cancellatemi|geen interesse|hebben al|nee,? bedankt|uitschrijven|"
+        r"não tenho interesse|já temos|já usamos|descadastr|nej tak|nei takk|ikke interesse|har allerede|afmeld|avmeld|"
+        r"mamy już|nie,? dziękuję|nemáme zájem|už máme|odhlásit|ei kiinnosta|meillä on jo|ilgilenmiyoruz|zaten kullan|"
+        r"nu suntem interesa|avem deja|dezabon|nem érdekel|már van|leiratkoz|不需要|不感兴趣|已经有"
     ),
     "unknown": (
         r"no idea who|not sure who|don'?t know who|wrong person|not me\b|keine ahnung|weiß nicht,? wer|falsche person|"
         r"aucune idée|je ne sais pas qui|pas la bonne personne|no sé quién|no se quien|persona equivocada|"
-        r"не знаю,? кто|не я\b|не по адресу|non so chi|weet niet wie"
+        r"не знаю,? кто|не я\b|не по адресу|non so chi|weet niet wie|"
+        r"geen idee wie|não faço ideia|não sei quem|não sou eu|ved ikke hvem|vet ikke hvem|non sono io|nie wiem,? kto|nevím,? kdo|"
+        r"en tiedä kuka|kim olduğunu bilmiyorum|nu știu cine|nem tudom,? ki|不知道是谁"
     ),
     "absence": (
         r"out of (?:the )?office|on (?:vacation|holiday|leave|annual leave|parental leave|maternity|paternity)|away (?:from|until|on)|"

@@ -203,3 +203,20 @@ def test_every_fixture_gets_the_same_cue_tokens() -> None:
             folded = ignorecase_fold(text[:1500])
             for name, pattern in _IGNORECASE.items():
                 assert bool(_FOLDED[name].search(folded)) == bool(pattern.search(text[:1500])), (path, name)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Dat ben ik eigenlijk. Kun je me wat meer info sturen over wat het kost?", "cueinterest"),
+        ("Det er mig, men vi har allerede en fast leverandør. Så det bliver et nej tak.", "cuedecline"),
+        ("Olha, não sou eu. Não faço ideia de quem cuida disso.", "cueunknown"),
+        ("Продажами занимаюсь я, но смысла не вижу. Так что спасибо, но нет.", "cuedecline"),
+        ("Děkujeme, ale nemáme zájem, už máme dodavatele.", "cuedecline"),
+        ("Toplantı için fiyat bilgisi alabilir miyim?", "cueinterest"),
+        ("Nem érdekel, kérem, iratkoztasson le.", "cuedecline"),
+        ("我们不需要，谢谢。", "cuedecline"),
+    ],
+)
+def test_cues_of_languages_the_fixtures_hardly_have(text: str, kind: str) -> None:
+    assert kind in cues.cue_tokens(text)
