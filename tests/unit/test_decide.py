@@ -108,14 +108,14 @@ def test_an_absence_that_names_only_a_desk_has_no_interim_contact(decider: Decid
 
 
 def test_an_unsure_referral_that_names_nobody_takes_the_next_label(decider: Decider) -> None:
-    # Portuguese is almost absent from the fixtures: the model leans to "referral", but nobody is named
+    # Croatian is in neither the fixtures nor the cue lexicons: the model leans to "referral", but nobody is named
     body = (
-        "Oi Diego, tudo bem?\n\nOlha, não sou eu não. Trabalho no financeiro e sinceramente não faço ideia de quem cuida dessa "
-        "parte de operações de vendas aqui, acho que nem temos uma área com esse nome. Foi mal não poder ajudar."
+        "Zdravo Diego, nisam ja. Radim u financijama i iskreno nemam pojma tko se bavi prodajnim operacijama kod nas. "
+        "Žao mi je."
     )
     decision = decider.decide(_reply(body))
     assert decision.probabilities["referral"] == max(decision.probabilities.values()) < 0.7
     assert decision.label == "not_interested" and decision.contact is None and decision.needs_review
     assert any(r.startswith("nobody to refer to: not_interested") for r in decision.reasons)
-    named = decider.decide(_reply(body.replace("não faço ideia de quem cuida dessa", "fale com a Ana Lopes, ana.lopes@altamira.com.br, ela cuida da")))
-    assert named.label == "referral" and named.contact is not None and named.contact.email == "ana.lopes@altamira.com.br"
+    named = decider.decide(_reply(body.replace("Žao mi je.", "Javite se kolegici Ani Horvat, ana.horvat@altamira.hr.")))
+    assert named.label == "referral" and named.contact is not None and named.contact.email == "ana.horvat@altamira.hr"
