@@ -27,6 +27,7 @@ _STOPWORDS = {
     "pl": "i w nie na jest się z do dziękuję pozdrawiam biura".split(),
     "da": "og jeg ikke er tak til kontoret venlig hilsen tilbage på arbejde orlov ferie fra".split(),
     "nb": "og jeg ikke er takk til kontoret vennlig hilsen tilbake på jobb permisjon ferie fra".split(),
+    "tr": "ve bir bu için ile değil teşekkürler izindeyim tarihinde döneceğim ofiste saygılarımla kadar".split(),
 }
 _STOPSETS = {lang: frozenset(words) for lang, words in _STOPWORDS.items()}
 _CYRILLIC = re.compile("[а-яё]")
@@ -113,12 +114,13 @@ _WEEKDAYS = (
     r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo|"
     r"понедельник|вторник|среду|среда|четверг|пятницу|пятница|субботу|воскресенье|lunedì|martedì|mercoledì|giovedì|venerdì|"
     r"maandag|dinsdag|woensdag|donderdag|vrijdag|måndag|tisdag|onsdag|torsdag|fredag|poniedziałek|wtorek|środa|czwartek|piątek|"
-    r"mandag|tirsdag|"
+    r"mandag|tirsdag|pazartesi|salı|çarşamba|perşembe|cuma|"
     r"segunda|terça|quarta|quinta|sexta|tomorrow|morgen|demain|mañana|завтра|domani"
 )
 _MONTH_WORDS = (
     r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mai|okt|dez|janv|févr|fév|avr|juil|juin|août|déc|ene|abr|ago|dic|"
-    r"gen|mag|giu|lug|set|ott|maa|mei|okt|sty|lut|kwi|maj|cze|lip|sie|wrz|paź|lis|gru|fev|out|dez|des|"
+    r"gen|mag|giu|lug|set|ott|maa|mei|okt|sty|lut|kwi|maj|cze|lip|sie|wrz|paź|lis|gru|fev|out|dez|des|jän|"
+    r"oca|şub|nis|haz|tem|ağu|eyl|eki|kas|ara|"
     r"янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек"
 )
 # Date-shaped phrases: parsing each with dateparser costs ~1 ms, searching a whole auto-reply ~30 ms.
@@ -140,7 +142,7 @@ _CANDIDATE = re.compile(
 # two agree on every word of the tables.
 _MONTH_NAMES = {
     "en": "january|jan february|feb march|mar april|apr may june|jun july|jul august|aug september|sep|sept october|oct november|nov december|dec",
-    "de": "januar|jan februar|feb märz|mär april|apr mai juni|jun juli|jul august|aug september|sep|sept oktober|okt november|nov dezember|dez",
+    "de": "januar|jänner|jan|jän februar|feb märz|mär april|apr mai juni|jun juli|jul august|aug september|sep|sept oktober|okt november|nov dezember|dez",
     "fr": "janvier|janv|jan février|févr|fév mars avril|avr mai juin juillet|juil août septembre|sept|sep octobre|oct novembre|nov décembre|déc",
     "es": "enero|ene febrero|feb marzo|mar abril|abr mayo|may junio|jun julio|jul agosto|ago septiembre|setiembre|sept|sep octubre|oct noviembre|nov diciembre|dic",
     "it": "gennaio|gen febbraio|feb marzo|mar aprile|apr maggio|mag giugno|giu luglio|lug agosto|ago settembre|set ottobre|ott novembre|nov dicembre|dic",
@@ -149,6 +151,7 @@ _MONTH_NAMES = {
     "sv": "januari|jan februari|feb mars april|apr maj juni|jun juli|jul augusti|aug september|sep oktober|okt november|nov december|dec",
     "da": "januar|jan februar|feb marts|mar april|apr maj juni|jun juli|jul august|aug september|sep oktober|okt november|nov december|dec",
     "nb": "januar|jan februar|feb mars|mar april|apr mai juni|jun juli|jul august|aug september|sep oktober|okt november|nov desember|des",
+    "tr": "ocak|oca şubat|şub mart|mar nisan|nis mayıs|may haziran|haz temmuz|tem ağustos|ağu eylül|eyl ekim|eki kasım|kas aralık|ara",
     "pl": "styczeń|stycznia|sty luty|lutego|lut marzec|marca|mar kwiecień|kwietnia|kwi maj|maja czerwiec|czerwca|cze lipiec|lipca|lip "
     "sierpień|sierpnia|sie wrzesień|września|wrz październik|października|paź listopad|listopada|lis grudzień|grudnia|gru",
     "ru": "январь|января|янв февраль|февраля|фев март|марта|мар апрель|апреля|апр май|мая июнь|июня|июн июль|июля|июл "
@@ -165,13 +168,14 @@ _WEEKDAY_NAMES = {
     "sv": "måndag tisdag onsdag torsdag fredag lördag söndag",
     "da": "mandag tirsdag onsdag torsdag fredag lørdag søndag",
     "nb": "mandag tirsdag onsdag torsdag fredag lørdag søndag",
+    "tr": "pazartesi salı çarşamba perşembe cuma cumartesi pazar",
     "pl": "poniedziałek wtorek środa czwartek piątek sobota niedziela",
     "ru": "понедельник вторник среда|среду четверг пятница|пятницу суббота|субботу воскресенье",
 }
 _MONTHS_OF = {lang: {w: i for i, forms in enumerate(names.split(), 1) for w in forms.split("|")} for lang, names in _MONTH_NAMES.items()}
 _WEEKDAYS_OF = {lang: {w: i for i, forms in enumerate(names.split()) for w in forms.split("|")} for lang, names in _WEEKDAY_NAMES.items()}
 # what may follow the day ("3rd", "1er", "31.") and join it to the month ("3rd of March", "15 de agosto")
-_DAY_SUFFIXES = {"en": ("st", "nd", "rd", "th"), "fr": ("er",), "de": (".",), "pl": (".",), "sv": (), "da": (".",), "nb": (".",), "nl": (), "it": (), "es": (), "pt": (), "ru": ()}
+_DAY_SUFFIXES = {"en": ("st", "nd", "rd", "th"), "fr": ("er",), "de": (".",), "pl": (".",), "sv": (), "da": (".",), "nb": (".",), "tr": (), "nl": (), "it": (), "es": (), "pt": (), "ru": ()}
 _DAY_OF = {"en": "of", "es": "de", "pt": "de"}
 _FAST_DAY_FIRST = re.compile(
     r"(?:(?P<weekday>[^\W\d_]+),? )?(?P<day>\d{1,2})(?P<suffix>[^\W\d_]{1,2}|\.)? (?:(?P<of>[^\W\d_]{2}) )?"

@@ -42,6 +42,10 @@ _TLD_REGION = {
     "berlin": "DE", "bayern": "DE", "hamburg": "DE", "koeln": "DE", "wien": "AT", "swiss": "CH", "moscow": "RU", "tokyo": "JP",
 }
 
+_PLUS_NUMBER = re.compile(r"[+\uff0b][\d\s().\-\u00a0]{6,}\d")
+# country domains used by companies anywhere (start-ups, media): they say nothing of a phone's country
+_GENERIC_TLDS = frozenset("io ai me tv fm ly gg to ws cc la sh ac so im vc gl ms nu tk ag sc gd ht".split())
+
 _TITLE_WORDS = re.compile(
     r"\b(head of [\w &/-]+|vp(?: of)? [\w &/-]+|vice president[\w &/,-]*|director of [\w &/-]+|[\w-]+ director|[\w&/ -]{0,30}manager|"
     r"chief [\w ]+ officer|ceo|cfo|coo|cto|cro|controller|leiter(?:in)? [\w &/-]+|responsable [\w éèàç&/'-]+|directeur [\w éèàç&/'-]+|"
@@ -59,12 +63,22 @@ def region_for(reply: Reply, default: str = "US") -> str:
     tld = domain.rsplit(".", 1)[-1] if domain else ""
     if tld in _TLD_REGION:
         return _TLD_REGION[tld]
+    if len(tld) == 2 and tld not in _GENERIC_TLDS and tld.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return tld.upper()  # any other country's domain: .ng, .ke, .vn...
     signature = reply.signature or ""
     if "+" not in signature and "\uff0b" not in signature:
         # without a default region phonenumbers reads only numbers written with a plus sign
         return default
-    for match in phonenumbers.PhoneNumberMatcher(signature, None):
-        region = phonenumbers.region_code_for_number(match.number)
+    # the country code is all that is needed here: a number need not be valid to give it
+    # ("+234 1 270 4415", a Lagos line one digit short, still says Nigeria)
+    for written in _PLUS_NUMBER.findall(signature):
+        try:
+            number = phonenumbers.parse(written, None)
+        except phonenumbers.NumberParseException:
+            continue
+        region = phonenumbers.region_code_for_number(number)
+        if (not region or region == "ZZ") and number.country_code:
+            region = phonenumbers.region_code_for_country_code(number.country_code)
         if region and region != "ZZ":
             return region
     return default

@@ -76,17 +76,20 @@ def test_without_a_plus_sign_no_number_is_read_without_a_region(fixture_replies:
     texts = _texts(fixture_replies) + [r.quoted[:3000] for r in fixture_replies] + _random_texts(alphabet, 1500, 2)
     found_with_plus = 0
     for text in texts:
-        found = list(phonenumbers.PhoneNumberMatcher(text, None))
+        found = list(phonenumbers.PhoneNumberMatcher(text, None, leniency=phonenumbers.Leniency.POSSIBLE))
         if "+" not in text and "\uff0b" not in text:
             assert found == [], text
         found_with_plus += bool(found)
     assert found_with_plus > 100
     for reply in fixture_replies:  # and region_for is what the full search gives
-        domain = reply.from_addr.rpartition("@")[2].lower()
-        if domain.rsplit(".", 1)[-1] in extract._TLD_REGION:
+        tld = reply.from_addr.rpartition("@")[2].lower().rsplit(".", 1)[-1]
+        if tld in extract._TLD_REGION or (len(tld) == 2 and tld not in extract._GENERIC_TLDS and tld.upper() in phonenumbers.SUPPORTED_REGIONS):
             continue
-        regions = [phonenumbers.region_code_for_number(m.number) for m in phonenumbers.PhoneNumberMatcher(reply.signature or "", None)]
-        assert extract.region_for(reply) == next((r for r in regions if r and r != "ZZ"), "US")
+        matcher = phonenumbers.PhoneNumberMatcher(reply.signature or "", None)
+        regions = [phonenumbers.region_code_for_number(m.number) for m in matcher]
+        valid = next((r for r in regions if r and r != "ZZ"), None)
+        # a valid number's region is always found; without one, a "+" number's country code may give it
+        assert extract.region_for(reply) == valid if valid else True
 
 
 def test_a_text_without_an_at_has_no_obfuscated_address(fixture_replies: list[Reply]) -> None:
@@ -185,3 +188,14 @@ def test_the_digit_shortcut_finds_what_the_matcher_finds(fixture_replies: list[R
                 for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
             ]
             assert [p.e164 for p in extract.find_phones(text, region)] == matcher, (text, region)
+
+
+def test_a_country_domain_gives_the_region_and_a_generic_one_does_not(fixture_replies: list[Reply]) -> None:
+    base = next(r for r in fixture_replies if r.new_text)
+    for addr, region in [("a@zenithlogistics.com.ng", "NG"), ("b@x.co.ke", "KE"), ("c@x.vn", "VN"), ("d@x.co.uk", "GB")]:
+        assert extract.region_for(dataclasses.replace(base, from_addr=addr, signature="")) == region
+    startup = dataclasses.replace(base, from_addr="e@tesseract.io", signature="Marcus | +65 8612 0457")
+    assert extract.region_for(startup) == "SG"  # .io says nothing: the signature's number does
+    # a number that is possible but not valid still gives its country code
+    lagos = dataclasses.replace(base, from_addr="f@zenith.com", signature="T: +234 1 270 4415")
+    assert extract.region_for(lagos) == "NG"
