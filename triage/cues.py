@@ -42,7 +42,7 @@ _CUES: dict[str, str] = {
         r"tenho interesse|quanto custa|podemos conversar|ligação|møde|ring mig|gerne høre|gjerne høre|"
         r"jestem zainteresowan|ile kosztuje|ofert|máme zájem|kolik stojí|schůzk|kiinnostaa|hinta|palaveri|"
         r"ilgileniyoruz|fiyat|görüşme|toplant|suntem interesați|ofertă|întâlnire|"
-        r"érdekel|árajánlat|megbeszél|感兴趣|报价|价格|电话"
+        r"érdekel|árajánlat|megbeszél|感兴趣|报价|价格|电话|boka ett möte|ring mig|offert|mer information"
     ),
     "decline": (
         r"not interested|no interest|no thanks|no thank you|not for us|no need|not a (?:fit|priority)|no budget|not looking|"
@@ -56,6 +56,7 @@ _CUES: dict[str, str] = {
         r"спасибо,? но нет|смысла не вижу|не планируем|не интересует|"
         r"non mi interessa|abbiamo già|cancellatemi|geen interesse|hebben al|nee,? bedankt|uitschrijven|"
         r"não tenho interesse|já temos|já usamos|descadastr|nej tak|nei takk|ikke interesse|har allerede|afmeld|avmeld|"
+        r"nej tack|vi har redan|avregistrera|ta bort mig|inte aktuellt|"
         r"mamy już|nie,? dziękuję|nemáme zájem|už máme|odhlásit|ei kiinnosta|meillä on jo|ilgilenmiyoruz|zaten kullan|"
         r"nu suntem interesa|avem deja|dezabon|nem érdekel|már van|leiratkoz|不需要|不感兴趣|已经有"
     ),
@@ -64,7 +65,8 @@ _CUES: dict[str, str] = {
         r"aucune idée|je ne sais pas qui|pas la bonne personne|no sé quién|no se quien|persona equivocada|"
         r"не знаю,? кто|не я\b|не по адресу|non so chi|weet niet wie|"
         r"geen idee wie|não faço ideia|não sei quem|não sou eu|ved ikke hvem|vet ikke hvem|non sono io|nie wiem,? kto|nevím,? kdo|"
-        r"en tiedä kuka|kim olduğunu bilmiyorum|nu știu cine|nem tudom,? ki|不知道是谁"
+        r"en tiedä kuka|kim olduğunu bilmiyorum|nu știu cine|nem tudom,? ki|不知道是谁|"
+        r"ingen aning om vem|ingen aning vem|vet inte vem|inte på mitt bord|fel person|inte rätt person|ikke den rette|forkerte person"
     ),
     "absence": (
         r"out of (?:the )?office|on (?:vacation|holiday|leave|annual leave|parental leave|maternity|paternity)|away (?:from|until|on)|"

@@ -154,7 +154,7 @@ _CUES = (
     r"passed (?:this|your \w+) (?:on )?to|the (?:right |best )?(?:person|contact|one)(?: (?:you want|to (?:talk|speak) to|for this|for that|you need|to ask))? is|"
     r"you(?:'ll| will)? (?:want|need)|your (?:best )?(?:bet|contact|person) is|successor(?: is)?|replacement(?: is)?|deputy|covering|"
     r"taken over by|handled by|owned by|managed by|run by|sits with|lies with|is with|over to|"
-    r"wenden sie sich (?:bitte )?an|wende dich an|bitte an|melden sie sich (?:bitte )?bei|ansprechpartner(?:in)? (?:ist|wäre)|zuständig ist|"
+    r"wenden sie sich (?:bitte )?(?:am besten )?(?:direkt )?an|wende dich an|bitte an|melden sie sich (?:bitte )?(?:am besten )?(?:direkt )?bei|ansprechpartner(?:in)? (?:ist|wäre)|zuständig ist|"
     r"kontaktieren sie|vertretung|vertreten durch|übernimmt|nachfolger(?:in)?(?: ist)?|in cc gesetzt|in kopie|liegt bei|macht (?:alles|das)|"
     r"contactez|contacter|joindre|adressez-vous à|voyez avec|la bonne personne est|le bon interlocuteur est|successeur(?: est)?|remplaçante?|"
     r"je mets en copie|en copie|"
