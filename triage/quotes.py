@@ -47,11 +47,15 @@ _SEPARATOR = re.compile(
     r"original message|original-nachricht|ursprüngliche nachricht|message d'origine|message original|mensaje original|"
     r"исходное сообщение|пересылаемое сообщение|messaggio originale|oorspronkelijk bericht|ursprungligt meddelande|"
     r"wiadomość oryginalna|mensagem original|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|"
-    r"reply message|reply above this line"
+    r"reply message|reply above this line|eredeti üzenet|původní zpráva|alkuperäinen viesti|orijinal ileti|mesaj original|"
+    r"αρχικό μήνυμα|оригінальне повідомлення|вихідне повідомлення|oprindelig meddelelse|opprinnelig melding|原始邮件|元のメッセージ"
     r")\s*[-_=*]{0,}\s*$",
     re.I,
 )
-_HEADER_FROM = re.compile(r"^\s*\*?\s*(from|von|de|от|da|van|från|od|fra|frá|lähettäjä|de la|kimden)\s*\*?\s*:\s*\*?\s*\S", re.I)
+_HEADER_FROM = re.compile(
+    r"^\s*\*?\s*(from|von|de|от|da|van|från|od|fra|frá|lähettäjä|de la|kimden|feladó|від|από|差出人|发件人|寄件者|보낸 사람)\s*\*?\s*[:：]\s*\*?\s*\S",
+    re.I,
+)
 # Yahoo's HTML puts the attribution and the first quoted line on one line:
 # "  Le mar., sept. 29, 2026 à 10:20, Claire Martin<c@k.fr> a écrit :   Bonjour ..."
 _ATTRIBUTION_MID = re.compile(
@@ -61,7 +65,9 @@ _ATTRIBUTION_MID = re.compile(
 _HEADER_NEXT = re.compile(
     r"^\s*\*?\s*(sent|date|gesendet|datum|envoyé|envoye|date d'envoi|enviado|enviado el|fecha|отправлено|дата|inviato|data|verzonden|skickat|"
     r"wysłano|wysłane|enviada|sendt|dato|to|an|à|a|para|кому|aan|till|til|do|subject|betreff|objet|asunto|тема|oggetto|onderwerp|ämne|emne|"
-    r"temat|assunto|cc)\s*\*?\s*:",
+    r"temat|assunto|cc|elküldve|címzett|tárgy|dátum|trimis|către|subiect|odesláno|komu|předmět|lähetetty|vastaanottaja|aihe|"
+    r"gönderildi|gönderilme tarihi|kime|konu|στάλθηκε|προς|θέμα|надіслано|відправлено|送信日時|宛先|件名|发送时间|收件人|主题|日期|"
+    r"보낸 날짜|받는 사람|제목)\s*\*?\s*[:：]",
     re.I,
 )
 _QUOTED = re.compile(r"^\s*[\w.]{0,4}>")
