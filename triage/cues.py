@@ -26,7 +26,9 @@ _CUES: dict[str, str] = {
         r"hable con|habla con|contacte a|contacta a|contactá|escríbale|encargad[oa]|la persona indicada|sucesor|le paso el contacto|copio a|lleva (?:eso|el tema)|"
         r"обратитесь|обращайтесь|свяжитесь|пишите|напишите|позвоните ему|позвоните ей|отвечает за|занимается|в копии|преемник|передал|вам нужен|вам нужна|это к|"
         r"rivolgersi|contatti|scriva a|neem contact op|opvolger|kontakta|skontaktuj|następc|entre em contato|fale com|"
-        r"il mio collega|la mia collega|mijn collega|min kollega|moje kolegin|mój kolega|meu colega|minha colega|"
+        r"il mio collega|la mia collega|la collega|il collega|le inoltro|biglietto da visita|si occupa|referente|"
+        r"card attached|attached (?:her|his) (?:card|details)|visitenkarte|carte de visite|tarjeta de contacto|визитк|"
+        r"mijn collega|min kollega|moje kolegin|mój kolega|meu colega|minha colega|"
         r"kontakt (?:til|med)|ta kontakt med|kontaktujte|obraťte se|ota yhteyttä|yhteyshenkilö|iletişime geç|ile görüşün|"
         r"contactați|vorbiți cu|keresse|forduljon|请联系|联系人"
     ),

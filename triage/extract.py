@@ -133,12 +133,15 @@ class Phone:
 #: with fewer holds no phone, and the matcher costs ~150 µs on a reply even when it finds nothing
 MIN_PHONE_DIGITS = 4
 _DIGIT = re.compile(r"\d")  # every Unicode digit, as the matcher reads them
+_DATE_LIKE = re.compile(r"\d{1,2}([./])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}-\d{2}-\d{2}")
 
 
 def _iter_phones(text: str, region: str) -> Iterator[Phone]:
     if not any(n >= MIN_PHONE_DIGITS for n, _ in enumerate(_DIGIT.finditer(text), 1)):
         return
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        if _DATE_LIKE.fullmatch(match.raw_string):
+            continue  # "bis einschließlich 04.12.2026" is a valid German number, and a date
         number = match.number
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         yield Phone(e164, number.extension or None, match.start, match.raw_string)

@@ -186,6 +186,7 @@ def test_the_digit_shortcut_finds_what_the_matcher_finds(fixture_replies: list[R
             matcher = [
                 phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
                 for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
+                if not extract._DATE_LIKE.fullmatch(m.raw_string)  # dates are dropped on purpose (next test)
             ]
             assert [p.e164 for p in extract.find_phones(text, region)] == matcher, (text, region)
 
@@ -199,3 +200,10 @@ def test_a_country_domain_gives_the_region_and_a_generic_one_does_not(fixture_re
     # a number that is possible but not valid still gives its country code
     lagos = dataclasses.replace(base, from_addr="f@zenith.com", signature="T: +234 1 270 4415")
     assert extract.region_for(lagos) == "NG"
+
+
+def test_a_date_is_not_a_phone_even_where_it_would_be_a_valid_number() -> None:
+    text = "Ich bin vom 23.11. bis einschließlich 04.12.2026 nicht im Hause. Tel. 05231 9870214."
+    assert [m.raw_string for m in phonenumbers.PhoneNumberMatcher(text, "DE")][0] == "04.12.2026"  # the matcher takes the date
+    assert [p.e164 for p in extract.find_phones(text, "DE")] == ["+4952319870214"]
+    assert [p.e164 for p in extract.find_phones("Call 04.12.2026 or 0412 202 600", "AU")] == ["+61412202600"]
