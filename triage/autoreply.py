@@ -27,7 +27,7 @@ _ABSENCE_SUBJECT = re.compile(
 _LEFT_TEXT = re.compile(
     r"(no longer (with|at|work|employed)|(have|has) left (the company|\w+)|left the (company|organi[sz]ation)|"
     r"nicht mehr (im unternehmen|bei|für)|(unternehmen|firma)\b.{0,40}verlassen|ne fai[st] plus partie|a quitté|ai quitté|ne travaille plus|"
-    r"reprend (l'ensemble de )?mes dossiers|n'est plus consultée|no longer (being )?monitored|wird nicht mehr (gelesen|abgerufen)|"
+    r"n'est plus consultée|no longer (being )?monitored|wird nicht mehr (gelesen|abgerufen)|"
     r"ya no (trabaja|forma parte|estoy|trabajo)|dejé la empresa|больше не работа|покинул[аи]? компанию|уволил|"
     r"non lavora più|niet meer werkzaam|arbetar inte längre|nie pracuj|"
     # "I finished up at X", "my last day at X was", a successor named: gone for good

@@ -75,6 +75,7 @@ def test_bounces_and_their_recipient(relative: str, recipient: str | None) -> No
         ("Ich bin nicht mehr im Haus. Mein Nachfolger ist Herr Jonas Weber.", "left_company"),
         ("J'ai pris ma retraite ; mon successeur est Paul Girard.", "left_company"),
         ("Je ne fais plus partie des effectifs. Hélène Dubreuil reprend l'ensemble de mes dossiers.", "left_company"),
+        ("Je suis en congé de maternité. Pendant mon absence, Monsieur Grégory Maes reprend mes dossiers.", "absence"),
         ("Thanks for your email. This inbox is no longer monitored; please write to sales@acme.com.", "left_company"),
         ("I'm on leave until 7 December; in the meantime Jane has taken over my accounts.", "absence"),
         ("I'm at a conference until Friday, my last day in the office this week is today.", "absence"),
