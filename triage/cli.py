@@ -327,17 +327,22 @@ def train(ctx: click.Context, data: Path, out: Path | None, report_dir: Path | N
 @click.option("--model", "model_dir", help="Model directory to evaluate (default: models/).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Also write the report as Markdown and a PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--held-out", is_flag=True, help="Score the given model as it is on DATA (mail it never saw); nothing is retrained.")
 @click.pass_context
-def eval_command(ctx: click.Context, data: Path, model_dir: str | None, report_dir: Path | None, as_json: bool) -> None:
+def eval_command(ctx: click.Context, data: Path, model_dir: str | None, report_dir: Path | None, as_json: bool, held_out: bool) -> None:
     """Print the evaluation report: cross-validated and grouped scores, extraction rates.
 
     The cross-validated and grouped scores retrain on folds of DATA; the
-    extraction rates use the given model.
+    extraction rates use the given model.  With --held-out, DATA is new
+    labelled mail: the given model decides it as a run would, and nothing
+    is retrained.
 
     Example: triage eval fixtures/emails --model models
+             triage eval labelled-last-week/ --held-out
     """
     from . import corpus
     from .evaluation import evaluate, grouped_steps, markdown
+    from .evaluation import held_out as score_held_out
 
     settings = _settings(ctx)
     try:
@@ -345,8 +350,11 @@ def eval_command(ctx: click.Context, data: Path, model_dir: str | None, report_d
         for error in errors:
             click.echo(f"triage: skipped {error}", err=True)
         decider = _build_decider(settings, model_dir or ctx.find_root().obj.get("model_dir"))
-        with _progress(not as_json, grouped_steps(examples), "evaluating") as advance:
-            evaluation = evaluate(examples, decider, progress=advance)
+        if held_out:
+            evaluation = score_held_out(examples, decider)
+        else:
+            with _progress(not as_json, grouped_steps(examples), "evaluating") as advance:
+                evaluation = evaluate(examples, decider, progress=advance)
         if as_json:
             click.echo(json.dumps(evaluation.as_dict(), indent=2))
         else:

@@ -168,6 +168,21 @@ def evaluate(
     return Evaluation(reports=reports, fields=fields, bounce=bounce, n=len(examples), seconds=time.perf_counter() - start, groups=groups)
 
 
+def held_out(examples: Sequence[Example], decider: Decider) -> Evaluation:
+    """The given model as it is on ``examples``, nothing retrained: labelled mail it never saw.
+
+    The labels are the whole decision's (header rules and the rule for a
+    referral that names nobody included), as a one-shot run would print them.
+    """
+    start = time.perf_counter()
+    usable = model_examples(examples)
+    decisions = decider.decide_many([e.reply for e in usable])
+    reports = [clf.make_report([e.label for e in usable], [d.label for d in decisions], kind="held out: the given model, not retrained")] if usable else []
+    groups: dict[str, dict[str, dict[str, FieldScore]]] = {}
+    fields, bounce = score_extraction(examples, decider, groups)
+    return Evaluation(reports=reports, fields=fields, bounce=bounce, n=len(examples), seconds=time.perf_counter() - start, groups=groups)
+
+
 def markdown(evaluation: Evaluation) -> str:
     """The report as Markdown, for ``--report-dir``."""
     lines = [f"# triage evaluation ({evaluation.n} replies)", ""]

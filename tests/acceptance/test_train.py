@@ -51,3 +51,27 @@ def test_bad_label_in_data_is_a_usage_error(tmp_path: Path) -> None:
     data.write_text(json.dumps({"label": "maybe", "text": "hi"}) + "\n")
     result = CliRunner().invoke(main, ["train", str(data)])
     assert result.exit_code == 2 and "unknown label" in result.stderr
+
+
+def test_eval_held_out_scores_the_given_model_as_a_run_decides(tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "labelled"
+    picked = sorted(FIXTURES.rglob("*.eml"))[::9]  # some of every label
+    for eml in picked:
+        for path in (eml, eml.with_suffix(".json")):
+            (data / eml.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, data / eml.parent.name / path.name)
+    result = CliRunner().invoke(main, ["eval", str(data), "--held-out", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (held,) = report["reports"]
+    assert held["kind"].startswith("held out")
+    # the report's labels are the ones a one-shot run prints for the same files
+    run = CliRunner().invoke(main, ["--source", str(data), "--json", "--dry-run"])
+    decided = {Path(r["source"]).stem: r["label"] for r in map(json.loads, run.stdout.splitlines())}
+    expected = {p.stem: json.loads(p.with_suffix(".json").read_text())["label"] for p in picked}
+    human = [k for k, v in expected.items() if v != "bounce"]
+    assert held["n"] == len(human) > 20
+    assert held["accuracy"] == round(sum(decided[k] == expected[k] for k in human) / len(human), 4)
+    assert report["bounce_detection"]["total"] == sum(1 for v in expected.values() if v == "bounce")
