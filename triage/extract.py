@@ -26,7 +26,8 @@ from .records import Contact, Reply
 _EMAIL = re.compile(r"(?<![\w.+-])([A-Za-z0-9][A-Za-z0-9._%+'-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 _OBFUSCATED = re.compile(
     r"\b([a-z0-9][a-z0-9._-]*(?:\s*(?:\[dot\]|\(dot\)|\bdot\b)\s*[a-z0-9_-]+)*)\s*(?:\[at\]|\(at\)|\{at\}|\bat\b)\s*"
-    r"([a-z0-9-]+(?:\s*(?:\[dot\]|\(dot\)|\bdot\b|\.)\s*[a-z0-9-]+)+)\b",
+    # a plain "." joins only without spaces: ". Su extensión" ends the sentence, not the domain
+    r"([a-z0-9-]+(?:(?:\s*(?:\[dot\]|\(dot\)|\bdot\b)\s*|\.)[a-z0-9-]+)+)\b",
     re.I,
 )
 _DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\bdot\b)\s*", re.I)

@@ -31,7 +31,7 @@ _RESTARTS = frozenset("mr mr. mrs mrs. ms ms. herr herrn frau mme mme. madame mo
 _STOP = frozenset(
     w.casefold()
     for w in (
-        "I We He She They It The Our My Your His Her Their This That These Please Thanks Thank Hi Hello Dear Best Regards Kind Cheers "
+        "I We He She They It The Our My Your His Her Their This That These Please Thanks Thank Hi Hello Dear Best Regards Kind Cheers Adding "
         "Sales Team Finance Financial Procurement Purchasing Operations Ops Marketing Accounts Accounting Head VP SVP EVP CEO CFO COO CTO CRO "
         "IT HR Director Directeur Directrice Directora Diretor Diretora Manager Managing Coordinator Coordinadora Coordinador Coordinatrice "
         "Assistant Asst Dy Deputy Controller Commercial Credit Control Fleet Transport Logistics Logistik Supervisor Analyst Specialist "
@@ -150,7 +150,7 @@ _CUES_DATIVE = r"обратитесь к|обращайтесь к|обраща�
 _CUES_ACCUSATIVE = r"копирую|спросите|спрашивайте|поставил(?:а)? в копию|добавил(?:а)? в копию|позовите|ищите"
 _CUES = (
     r"contact|talk (?:to|with)|speak (?:to|with)|chat (?:to|with)|reach out to|reach|ask|email|e-mail|write to|get in touch with|"
-    r"try|ping|call|ring|phone|give|go to|loop(?:ing)? in|cc'?d|cc'?ing|copied|copying|copy|forwarded (?:this |your (?:email|note|message) )?to|"
+    r"try|ping|call|ring|phone|give|go to|loop(?:ing)? in|cc'?d|cc'?ing|copied|copying|copy|adding|forwarded (?:this |your (?:email|note|message) )?to|"
     r"passed (?:this|your \w+) (?:on )?to|the (?:right |best )?(?:person|contact|one)(?: (?:you want|to (?:talk|speak) to|for this|for that|you need|to ask))? is|"
     r"you(?:'ll| will)? (?:want|need)|your (?:best )?(?:bet|contact|person) is|successor(?: is)?|replacement(?: is)?|deputy|covering|"
     r"taken over by|handled by|owned by|managed by|run by|sits with|lies with|is with|over to|"

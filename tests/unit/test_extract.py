@@ -96,3 +96,24 @@ def test_names_after_a_german_article_are_nouns_and_a_capitalised_particle_is_a_
     assert [c.name for c in names.after_cues("Please talk to Priya Das, she runs it.")] == ["Priya Das"]
     assert names.name_run("Jan van") == ["Jan"]
     assert names.name_run("Kollegen Herrn Jürgen Maßmann, er") == ["Jürgen", "Maßmann"]
+
+
+def test_a_sentence_end_after_an_obfuscated_address_is_not_part_of_it() -> None:
+    text = "Su correo es maria.lopez [at] grupoaltiplano [dot] com [dot] mx. Su extensión cambió hace poco."
+    assert [a for a, _ in find_emails(text)] == ["maria.lopez@grupoaltiplano.com.mx"]
+    assert [a for a, _ in find_emails("write to jane [at] acme.co.uk please")] == ["jane@acme.co.uk"]
+
+
+def test_adding_a_colleague_in_cc_names_them_from_the_header() -> None:
+    import dataclasses
+
+    path = "referral/gmail_referral_cc_colleague.eml"
+    base = parse(RawMessage(path, fixture_bytes(path)))
+    reply = dataclasses.replace(
+        base,
+        new_text="Hi Priya,\n\nAdding Priyanka – she manages vendor payments for our Pune plant. Kindly coordinate with her directly.",
+        cc=(("Priyanka Deshmukh", "priyanka.deshmukh@vardhanauto.in"),),
+    )
+    contact = extract_contact(reply, ours=("sam.carter@brightline.io",))
+    assert contact is not None
+    assert (contact.name, contact.email) == ("Priyanka Deshmukh", "priyanka.deshmukh@vardhanauto.in")
