@@ -8,6 +8,7 @@ machine this pairing cancels most of the drift that absolute numbers suffer.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -23,6 +24,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "emails"
 MODELS = ROOT / "models"
+
+
+def arguments(doc: str, *, rounds: int, profile: str, rounds_help: str = "interleaved timing rounds") -> argparse.ArgumentParser:
+    """The command line every timing script shares: its docstring as help, --rounds, --profile N and --json.
+
+    ``profile`` says what --profile profiles; the script adds its own options.
+    """
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], epilog=doc.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=rounds, help=f"{rounds_help} (default {rounds})")
+    ap.add_argument("--profile", type=int, metavar="N", default=0, help=f"also cProfile {profile}, print the top N")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    return ap
 
 
 def limit_threads(n: int) -> None:

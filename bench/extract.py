@@ -20,7 +20,6 @@ Example: .venv/bin/python bench/extract.py --rounds 5 --repeat 1
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -31,13 +30,9 @@ import _common as C
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.arguments(__doc__, rounds=5, profile="return_date and extract_contact")
     ap.add_argument("--fixtures", type=Path, default=C.FIXTURES, help="folder of labelled .eml files (default: fixtures/emails)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
     ap.add_argument("--repeat", type=int, default=1, help="passes over the replies per variant per round (default 1)")
-    ap.add_argument("--profile", type=int, metavar="N", default=0, help="also cProfile return_date and extract_contact, print the top N")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 

@@ -27,7 +27,6 @@ Example: .venv/bin/python bench/parse.py --rounds 7 --repeat 3
 
 from __future__ import annotations
 
-import argparse
 import email
 import email.policy
 import html as htmllib
@@ -98,15 +97,11 @@ def quotequail_new_text(ctype: str, text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.arguments(__doc__, rounds=7, profile="triage's parse and split_reply")
     ap.add_argument("--fixtures", type=Path, default=C.FIXTURES, help="folder of labelled .eml files (default: fixtures/emails)")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
     ap.add_argument("--repeat", type=int, default=3, help="passes over the corpus per variant per round (default 3)")
     ap.add_argument("--no-split-only", action="store_true", help="skip the splitting-alone rows")
     ap.add_argument("--leaks", action="store_true", help="list the files where a splitter leaves the SDR's name in the new text")
-    ap.add_argument("--profile", type=int, metavar="N", default=0, help="also cProfile triage's parse and split_reply, print the top N")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = ap.parse_args(argv)
 
     warnings.simplefilter("ignore")  # quotequail/lxml and email may warn on odd input; not what we measure

@@ -27,7 +27,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import email
 import sys
 import warnings
@@ -41,13 +40,9 @@ C.limit_threads(1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.arguments(__doc__, rounds=5, profile="the whole pipeline")
     ap.add_argument("--count", type=int, default=2000, help="generated messages (default 2000)")
     ap.add_argument("--seed", type=int, default=20261127, help="generator seed (default: bench/imap.py's)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
-    ap.add_argument("--profile", type=int, metavar="N", default=0, help="also cProfile the whole pipeline, print the top N")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 

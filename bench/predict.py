@@ -25,7 +25,6 @@ Example: .venv/bin/python bench/predict.py --rounds 6 --docs 768 --profile 5
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -41,18 +40,14 @@ def chunks(seq, size):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.arguments(__doc__, rounds=4, profile="predict b=1 and the largest decide batch")
     ap.add_argument("--fixtures", type=Path, default=C.FIXTURES, help="folder of .eml files (default: fixtures/emails)")
     ap.add_argument("--models", type=Path, default=C.MODELS, help="model directory (default: models)")
     ap.add_argument("--docs", type=int, default=512, help="documents per variant per round (default 512)")
     ap.add_argument("--batches", default="1,32,256", help="batch sizes for predict_proba (default 1,32,256)")
     ap.add_argument("--decide-batches", default="32,256", help="batch sizes for decide_many (default 32,256)")
-    ap.add_argument("--rounds", type=int, default=4, help="interleaved timing rounds (default 4)")
     ap.add_argument("--loads", type=int, default=7, help="model loads to time (default 7)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (default 1: per-core figures)")
-    ap.add_argument("--profile", type=int, metavar="N", default=0, help="also cProfile predict b=1 and the largest decide batch, print the top N")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = ap.parse_args(argv)
     C.limit_threads(args.threads)
     warnings.simplefilter("ignore")

@@ -30,7 +30,6 @@ Example: .venv/bin/python bench/train.py --cli-blas1 --profile 5
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -136,19 +135,15 @@ def run_cli(args: list[str], *, blas_threads: int | None = None) -> dict[str, fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.arguments(__doc__, rounds=2, profile="triage.classifier.train (default threads)", rounds_help="interleaved in-process rounds")
     ap.add_argument("--fixtures", type=Path, default=C.FIXTURES, help="folder of labelled .eml files (default: fixtures/emails)")
     ap.add_argument("--n", type=int, default=1000, help="training examples to build (default 1000)")
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved in-process rounds (default 2)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-cli", action="store_true", help="skip both `triage train` subprocess runs")
     ap.add_argument("--no-cli-1000", action="store_true", help="skip `triage train` on the --n perturbed replies (the slow one)")
     ap.add_argument("--no-blas1", action="store_true", help="skip the in-process runs with BLAS/OpenMP limited to one thread")
     ap.add_argument("--cli-blas1", action="store_true",
                     help="also run `triage train` on the --n replies with OMP/OPENBLAS_NUM_THREADS=1 (adds ~25-30 s)")
-    ap.add_argument("--profile", type=int, metavar="N", default=0, help="also cProfile triage.classifier.train (default threads), print the top N")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = ap.parse_args(argv)
 
     warnings.simplefilter("ignore")  # the default LogisticRegression may not converge in 100 iterations; irrelevant here
