@@ -75,6 +75,7 @@ class Decider:
         reasons: list[str] = [f"model: {max(probabilities, key=lambda k: probabilities[k])} {max(probabilities.values()):.2f}"]
         label = max(probabilities, key=lambda k: probabilities[k])
         confidence = probabilities[label]
+        by_headers = False
         if _strong_header(reply):
             header_label = {"absence": "out_of_office", "left_company": "referral", "automated": "not_interested"}.get(signals.kind)
             if header_label:
@@ -83,11 +84,12 @@ class Decider:
                     reasons.append(f"header rule overrides the model ({label})")
                 label = header_label
                 confidence = max(confidence, 0.9)
+                by_headers = True
 
         prepared = None
         if label == "referral" or label == "out_of_office":
             prepared = prepare_contact(reply, ours=self.ours, default_region=self.default_region, region=region_for(reply, self.default_region))
-        return _Staged(reply, probabilities, label, confidence, reasons, prepared)
+        return _Staged(reply, probabilities, label, confidence, reasons, prepared, by_headers)
 
     def _finish(self, staged: _Staged) -> Decision:
         """The contact (with the recogniser's names, used only if the rules found none) and the return date."""
@@ -105,7 +107,7 @@ class Decider:
                 contact = None
             if contact:
                 reasons.append("contact from " + ", ".join(f"{k}: {v!r}" for k, v in contact.spans.items()))
-            elif label == "referral" and probabilities.get("referral", 1.0) < UNSURE_REFERRAL and not any(r.startswith("headers:") for r in reasons):
+            elif label == "referral" and not staged.by_headers and probabilities.get("referral", 1.0) < UNSURE_REFERRAL:
                 # a referral points to someone: with nobody found and the model unsure, take its next label
                 second = max((k for k in probabilities if k != "referral"), key=lambda k: probabilities[k])
                 reasons.append(f"nobody to refer to: {second} ({probabilities[second]:.2f}) rather than referral ({probabilities['referral']:.2f})")
@@ -140,4 +142,6 @@ class _Staged:
     confidence: float
     reasons: list[str]
     prepared: PreparedContact | None
+    #: the label is the header rule's, not the model's
+    by_headers: bool = False
     recognised: list[Candidate] = field(default_factory=list)
