@@ -32,13 +32,10 @@ _OBFUSCATED = re.compile(
 )
 _DOT = re.compile(r"\s*(?:\[dot\]|\(dot\)|\bdot\b)\s*", re.I)
 
+# Domains whose region is not their own name in capitals: any other two-letter country domain
+# gives its region directly (region_for), unless companies anywhere use it (_GENERIC_TLDS).
 _TLD_REGION = {
-    "uk": "GB", "ie": "IE", "de": "DE", "at": "AT", "ch": "CH", "fr": "FR", "be": "BE", "es": "ES", "it": "IT", "nl": "NL",
-    "pt": "PT", "pl": "PL", "se": "SE", "no": "NO", "dk": "DK", "fi": "FI", "ru": "RU", "ua": "UA", "by": "BY", "kz": "KZ",
-    "mx": "MX", "ar": "AR", "cl": "CL", "co": "CO", "pe": "PE", "br": "BR", "ca": "CA", "au": "AU", "nz": "NZ", "in": "IN",
-    "sg": "SG", "jp": "JP", "cn": "CN", "hk": "HK", "za": "ZA", "il": "IL", "tr": "TR", "cz": "CZ", "sk": "SK", "hu": "HU",
-    "ro": "RO", "gr": "GR", "lu": "LU", "us": "US", "my": "MY", "ph": "PH", "id": "ID", "ae": "AE", "ve": "VE", "uy": "UY",
-    "ec": "EC", "bo": "BO", "py": "PY", "cr": "CR", "gt": "GT", "do": "DO", "pa": "PA", "su": "RU", "рф": "RU",
+    "uk": "GB", "su": "RU", "рф": "RU",
     "cat": "ES", "eus": "ES", "gal": "ES", "bzh": "FR", "paris": "FR", "scot": "GB", "wales": "GB", "london": "GB", "quebec": "CA",
     "berlin": "DE", "bayern": "DE", "hamburg": "DE", "koeln": "DE", "wien": "AT", "swiss": "CH", "moscow": "RU", "tokyo": "JP",
 }
@@ -58,14 +55,22 @@ _TITLE_WORDS = re.compile(
 _strip_accents = names.strip_accents
 
 
-def region_for(reply: Reply, default: str = "US") -> str:
-    """The phone region to assume for numbers written without a country prefix."""
-    domain = reply.from_addr.rpartition("@")[2].lower()
+def domain_region(address: str) -> str | None:
+    """The phone region an address's domain names, if it names one."""
+    domain = address.rpartition("@")[2].lower()
     tld = domain.rsplit(".", 1)[-1] if domain else ""
     if tld in _TLD_REGION:
         return _TLD_REGION[tld]
     if len(tld) == 2 and tld not in _GENERIC_TLDS and tld.upper() in phonenumbers.SUPPORTED_REGIONS:
         return tld.upper()  # any other country's domain: .ng, .ke, .vn...
+    return None
+
+
+def region_for(reply: Reply, default: str = "US") -> str:
+    """The phone region to assume for numbers written without a country prefix."""
+    region = domain_region(reply.from_addr)
+    if region is not None:
+        return region
     signature = reply.signature or ""
     if "+" not in signature and "\uff0b" not in signature:
         # without a default region phonenumbers reads only numbers written with a plus sign

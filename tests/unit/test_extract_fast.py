@@ -82,8 +82,7 @@ def test_without_a_plus_sign_no_number_is_read_without_a_region(fixture_replies:
         found_with_plus += bool(found)
     assert found_with_plus > 100
     for reply in fixture_replies:  # and region_for is what the full search gives
-        tld = reply.from_addr.rpartition("@")[2].lower().rsplit(".", 1)[-1]
-        if tld in extract._TLD_REGION or (len(tld) == 2 and tld not in extract._GENERIC_TLDS and tld.upper() in phonenumbers.SUPPORTED_REGIONS):
+        if extract.domain_region(reply.from_addr) is not None:
             continue
         matcher = phonenumbers.PhoneNumberMatcher(reply.signature or "", None)
         regions = [phonenumbers.region_code_for_number(m.number) for m in matcher]
