@@ -342,19 +342,18 @@ def _flags_of(attributes: str) -> Flags:
     return flags
 
 
-_MAILTO = re.compile(r"""\bhref\s*=\s*["']?\s*mailto:([^"'\s>?]+)""", re.I)
 _ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def _mailto(attributes: str | list[tuple[str, str | None]]) -> str | None:
-    """The address of an ``href="mailto:..."``, lower case, if it is one."""
+    """The address of an ``href="mailto:..."``, lower case, if it is one.
+
+    ``attributes`` as a token holds them: the text _SCAN matched, or html.parser's pairs.
+    """
     if isinstance(attributes, str):
-        m = _MAILTO.search(attributes)
-        target = m.group(1) if m else ""
-    else:
-        href = next((v or "" for k, v in attributes if k == "href"), "").strip()
-        target = href[7:].split("?")[0] if href[:7].lower() == "mailto:" else ""
-    target = unquote(_decode(target)).strip()
+        attributes = [(a.lower(), _attribute_value(v or None)) for a, v in _ATTRIBUTES.findall(attributes)]
+    href = next((v or "" for k, v in attributes if k == "href"), "").strip()
+    target = unquote(href[7:].split("?")[0]).strip() if href[:7].lower() == "mailto:" else ""
     return target.lower() if _ADDRESS.fullmatch(target) else None
 
 
